@@ -1,0 +1,93 @@
+"""The Python API: `sim.run(scenario, seed=..., overrides={...})` and its result."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim import scenario as scenarios
+from sim.model import WeightshiftModel
+from sim.scenario import Scenario
+
+TABLES = ("timeseries", "families", "regions")
+SUMMARY_MONTHS = ("2024-12", "2025-12", "2027-12", "2030-12")
+SUMMARY_COLUMNS = (
+    "usage_share_cn_open",
+    "usage_share_west_open",
+    "usage_share_closed",
+    "download_share_cn_open",
+    "startup_share_cn_among_open",
+    "best_capability_cn_open",
+    "best_capability_west_open",
+    "best_capability_closed",
+    "cn_compute_index",
+)
+
+
+@dataclass
+class RunResult:
+    """One run's tables, and what produced them."""
+
+    scenario: Scenario
+    seed: int
+    params: dict[str, Any]
+    timeseries: pd.DataFrame
+    families: pd.DataFrame
+    regions: pd.DataFrame
+    model: WeightshiftModel | None = field(default=None, repr=False)
+
+    def summary(self) -> pd.DataFrame:
+        """Key outputs at a few months (those the run reached), one row per output."""
+        ts = self.timeseries.set_index("month")
+        months = [m for m in SUMMARY_MONTHS if m in ts.index] or [ts.index[-1]]
+        return ts.loc[months, list(SUMMARY_COLUMNS)].T
+
+    def save(self, out: str | Path, parquet: bool = True) -> Path:
+        """Write the tables as CSV (and Parquet) into `out`, atomically (see `write_tables`)."""
+        return write_tables({name: getattr(self, name) for name in TABLES}, out, parquet)
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out: str | Path, parquet: bool = True) -> Path:
+    """Write every table to a temporary folder beside `out`, then move each file into place.
+
+    A crash leaves either the old file or the new one, never a half-written file.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, df in tables.items():
+            df.to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")
+            if parquet:
+                df.to_parquet(tmp / f"{name}.parquet", index=False)
+        out.mkdir(exist_ok=True)
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def run(
+    scenario: str | Path | Scenario = "baseline",
+    seed: int = 0,
+    overrides: dict[str, Any] | None = None,
+    engine: str = "vector",
+    keep_model: bool = False,
+) -> RunResult:
+    """Run one scenario (a name, a path or a loaded Scenario) and return its tables.
+
+    `overrides` change parameters on top of the scenario's (checked against the registry).
+    `keep_model=True` keeps the model on the result for inspection.
+    """
+    sc = scenario if isinstance(scenario, Scenario) else scenarios.load(scenario)
+    params = sc.params(overrides, where="overrides")
+    model = WeightshiftModel(sc, seed=seed, params=params, engine=engine).run()
+    tables = model.recorder.tables(model.t)
+    return RunResult(sc, seed, params, **tables, model=model if keep_model else None)

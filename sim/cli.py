@@ -1,0 +1,178 @@
+"""The `weightshift` command (also `python -m sim`).
+
+Every user error ends as one line on stderr and exit code 2, before any output file is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sim.errors import InputError
+
+EXIT_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one line and exit code 2, like every input error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(self.prog, "arguments", " ".join(sys.argv[1:]), message)
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed {text!r} is not a whole number >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed {text!r} is not a whole number >= 0")
+    return value
+
+
+def _sizes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size {text!r} is not a whole number") from None
+    if not 50 <= value <= 2_000_000:
+        raise argparse.ArgumentTypeError(f"size {text!r} is not in [50, 2000000]")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="weightshift", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a scenario and write its tables")
+    run.add_argument("scenario", help="a shipped scenario name (see `weightshift scenarios`) or a .toml path")
+    run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a parameter (repeatable; see `weightshift params`)",
+    )
+    run.add_argument("--out", type=Path, help="folder for timeseries/families/regions .csv and .parquet")
+    run.add_argument("--no-parquet", action="store_true", help="write CSV only")
+
+    bench = sub.add_parser("bench", help="measure developer-months per second")
+    bench.add_argument("--sizes", type=_sizes, nargs="+", default=[20_000, 200_000], help="population sizes")
+    bench.add_argument("--months", type=int, default=96, choices=range(1, 241), metavar="MONTHS")
+    bench.add_argument(
+        "--reference-months",
+        type=int,
+        default=12,
+        choices=range(1, 241),
+        metavar="MONTHS",
+        help="months the per-agent reference runs (it is slow)",
+    )
+
+    sub.add_parser("scenarios", help="list the shipped scenarios")
+    params = sub.add_parser("params", help="list every parameter with unit, bounds and source")
+    params.add_argument("--group", help="only this group")
+    params.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
+    columns = sub.add_parser("columns", help="define every output column")
+    columns.add_argument("--markdown", action="store_true", help="as the README's Markdown tables")
+    check = sub.add_parser("check", help="validate scenario files without running them")
+    check.add_argument("files", nargs="+")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from sim import scenario as scenarios
+    from sim.api import run
+    from sim.params import parse_assignment
+
+    sc = scenarios.load(args.scenario)
+    overrides = dict(parse_assignment(a) for a in args.set)
+    result = run(sc, seed=args.seed, overrides=overrides)
+    print(f"{sc.name} (seed {args.seed}, {result.params['n_developers']} developers)")
+    print(result.summary().to_string(float_format=lambda x: f"{x:.3g}"))
+    if args.out:
+        result.save(args.out, parquet=not args.no_parquet)
+        print(f"tables written to {args.out}/")
+
+
+def cmd_scenarios(_: argparse.Namespace) -> None:
+    from sim import scenario as scenarios
+
+    for name in scenarios.available():
+        sc = scenarios.load(name)
+        first = sc.description.strip().splitlines()[0] if sc.description.strip() else ""
+        print(f"{name:32s} {first}")
+
+
+def cmd_params(args: argparse.Namespace) -> None:
+    from sim.docs import params_markdown
+    from sim.params import REGISTRY
+
+    if args.markdown:
+        print(params_markdown(), end="")
+        return
+    groups = {p.group for p in REGISTRY.values()}
+    if args.group and args.group not in groups:
+        raise InputError("--group", "group", args.group, f"one of {', '.join(sorted(groups))}")
+    for p in REGISTRY.values():
+        if args.group in (None, p.group):
+            mark = " [calibrated]" if p.calibrate else ""
+            print(f"{p.name} = {p.default!r} {p.unit} in [{p.low:g}, {p.high:g}] ({p.group}){mark}")
+            print(f"    {p.help} Source: {p.source}")
+
+
+def cmd_columns(args: argparse.Namespace) -> None:
+    from sim.docs import columns_markdown
+    from sim.recorder import COLUMNS
+
+    if args.markdown:
+        print(columns_markdown(), end="")
+        return
+    for table, cols in COLUMNS.items():
+        print(f"{table}:")
+        for name, (unit, meaning) in cols.items():
+            print(f"  {name} [{unit}]: {meaning}")
+
+
+def cmd_check(args: argparse.Namespace) -> None:
+    from sim import scenario as scenarios
+
+    for f in args.files:
+        sc = scenarios.load(f)
+        print(f"{f}: ok ({sc.name}, {len(sc.policies)} policies, {len(sc.overrides)} overrides)")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from sim.bench import main as bench
+
+    bench(args.sizes, args.months, args.reference_months)
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "bench": cmd_bench,
+    "scenarios": cmd_scenarios,
+    "params": cmd_params,
+    "columns": cmd_columns,
+    "check": cmd_check,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"weightshift: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("weightshift: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

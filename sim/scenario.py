@@ -1,0 +1,96 @@
+"""Scenario files: `scenarios/*.toml`, strictly validated.
+
+A scenario names parameter overrides and dated policies. It may `extend` another scenario (by
+name or path): its parameters override the parent's, and its policies are added after the
+parent's. Every error names the file and the key, and says what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.errors import FileProblem, InputError
+from sim.params import check, resolve
+from sim.policies import Policy, make_policy
+from sim.world import load_world
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+TOP_KEYS = ("name", "description", "extends", "params", "policies")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario: overrides (not yet merged with defaults) and policy objects."""
+
+    name: str
+    description: str = ""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    policies: tuple[Policy, ...] = ()
+    path: str = ""
+
+    def params(self, extra: dict[str, Any] | None = None, where: str = "overrides") -> dict[str, Any]:
+        """Defaults, then this scenario's overrides, then `extra` (each checked)."""
+        return resolve(self.overrides, self.path or self.name) | check(extra or {}, where)
+
+
+def find(name_or_path: str | Path) -> Path:
+    """The file for a scenario given as a path or as a name in the shipped `scenarios/` folder."""
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        return p
+    return SCENARIO_DIR / f"{name_or_path}.toml"
+
+
+def available() -> list[str]:
+    """Names of the shipped scenarios."""
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
+
+
+def _read_toml(path: Path) -> dict:
+    where = str(path)
+    if not path.is_file():
+        shipped = ", ".join(available())
+        raise FileProblem(where, f"no such scenario file (shipped scenarios: {shipped})")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise FileProblem(where, f"not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FileProblem(where, f"cannot be read: {exc}") from None
+
+
+def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
+    """Read and validate a scenario file (and the scenarios it extends)."""
+    path = find(name_or_path)
+    where = str(path)
+    if path.resolve() in _seen:
+        raise InputError(where, "extends", str(name_or_path), "a scenario that does not extend itself")
+    doc = _read_toml(path)
+    for key in doc:
+        if key not in TOP_KEYS:
+            raise InputError(where, key, doc[key], f"one of {', '.join(TOP_KEYS)}")
+    for key in ("name", "description", "extends"):
+        if key in doc and not isinstance(doc[key], str):
+            raise InputError(where, key, doc[key], "a string")
+    if "name" not in doc:
+        raise InputError(where, "name", None, "a string naming the scenario")
+    params = doc.get("params", {})
+    if not isinstance(params, dict):
+        raise InputError(where, "params", params, "a table of parameter = value")
+    params = check(params, where)
+    tables = doc.get("policies", [])
+    if not isinstance(tables, list):
+        raise InputError(where, "policies", tables, "an array of [[policies]] tables")
+    world = load_world()
+    policies = tuple(make_policy(t, world, where) for t in tables)
+    if "extends" in doc:
+        parent_path = find(doc["extends"])
+        if not parent_path.is_absolute() and not parent_path.exists():
+            parent_path = path.parent / parent_path
+        parent = load(parent_path, (*_seen, path.resolve()))
+        params = parent.overrides | params
+        policies = parent.policies + policies
+    return Scenario(doc["name"], doc.get("description", ""), dict(params), policies, where)
