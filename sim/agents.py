@@ -57,7 +57,7 @@ class Lab(mesa.Agent):
         self.efficiency *= rate ** (1 / 12)
         m = self.model
         gap_open = max(0.0, m.best_open - self.frontier)
-        gap_closed = max(0.0, m.best_closed - self.frontier) if self.is_open else 0.0
+        gap_closed = max(0.0, m.best_closed - self.frontier)
         self.bonus += p["spillover"] * gap_open + p["distillation"] * gap_closed
         self.bonus += p["data_feedback"] / 12 * math.sqrt(m.usage_share[self.family])  # saturating
         decades = math.log10(self.compute * self.efficiency / self.compute0)

@@ -71,6 +71,7 @@ def _utilities(m: Market, pop: Population, choice: np.ndarray, who: np.ndarray) 
     u = u + pop.w_price[who, None] * m.price_term[r]
     u = u + pop.w_open[who, None] * m.open_term[None, :]
     u = u + pop.w_trust[who, None] * m.trust_term[r]
+    u = u + pop.fit[who]
     peers = choice[pop.contacts[who]]
     n_fam = m.cap_term.shape[0]
     counts = (peers[:, :, None] == np.arange(n_fam)[None, None, :]).sum(axis=1)
@@ -130,6 +131,7 @@ def utilities_one(m: Market, pop: Population, choice: np.ndarray, i: int) -> lis
         u = u + float(pop.w_price[i] * m.price_term[r, f])
         u = u + float(pop.w_open[i] * m.open_term[f])
         u = u + float(pop.w_trust[i] * m.trust_term[r, f])
+        u = u + float(pop.fit[i, f])
         out.append(u + m.beta_peers * (peers.count(f) / k))
     return out
 

@@ -66,7 +66,7 @@ class WeightshiftModel(mesa.Model):
         self.region_volume = np.zeros((len(w.regions), nf))
         home_of = {"CN": "China", "US": "US", "EU": "EU"}
         self.home_region = np.array([[home_of.get(ORIGINS[o]) == r for o in w.origin] for r in w.regions])
-        self.awareness = np.tile(np.where(w.first_release <= 0, 1.0, 0.0), (len(w.regions), 1))
+        self.awareness = np.tile(np.where(w.first_release <= 0, w.brand, 0.0), (len(w.regions), 1))
         self.cn_open_share = 0.0
         self.t = 0
         self.labs = [Lab(self, f) for f in range(nf)]
@@ -136,7 +136,8 @@ class WeightshiftModel(mesa.Model):
         launched = np.array([lab.launched for lab in self.labs])
         home = self.home_region & launched[None, :]  # launch news reaches home first
         gain = p["awareness_p"] + p["awareness_q"] * share + p["launch_buzz"] * np.maximum(buzz[None, :], home)
-        self.awareness = self.awareness + np.minimum(gain, 1.0) * (1.0 - self.awareness)
+        known = np.maximum(self.awareness, np.where(launched, self.world.brand, 0.0)[None, :])
+        self.awareness = known + np.minimum(gain, 1.0) * (1.0 - known)
 
     def _market(self, fx: Effects) -> Market:
         """Assemble what developers face this month from labs, the world and the policies."""

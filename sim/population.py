@@ -24,6 +24,7 @@ class Population:
     w_price: np.ndarray
     w_open: np.ndarray
     w_trust: np.ndarray
+    fit: np.ndarray  # (n, family) persistent match of each family to the developer's use, utils
     contacts: np.ndarray  # (n, k) int32
 
     @property
@@ -53,6 +54,7 @@ def build_population(
         w_price=_lognormal_weight(rng, world.w_price[segment], sd),
         w_open=_lognormal_weight(rng, world.w_open[segment], sd),
         w_trust=_lognormal_weight(rng, world.w_trust[segment], sd),
+        fit=rng.normal(0.0, params["fit_sd"], size=(n, world.n_families)),
         contacts=build_contacts(region, segment, len(world.segments), params, net_rng),
     )
 

@@ -35,6 +35,7 @@ class World:
     compute: np.ndarray
     cadence: np.ndarray
     breadth: np.ndarray
+    brand: np.ndarray
     zh: np.ndarray
     business: tuple[str, ...]
     regions: tuple[str, ...]
@@ -90,6 +91,7 @@ def load_world() -> World:
         compute=_col(fam, "compute"),
         cadence=_col(fam, "cadence", int),
         breadth=_col(fam, "breadth"),
+        brand=_col(fam, "brand"),
         zh=_col(fam, "zh"),
         business=tuple(f["business"] for f in fam),
         regions=tuple(r["name"] for r in regions),

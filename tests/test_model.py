@@ -99,20 +99,20 @@ def test_a_procurement_ban_removes_banned_families_from_affected_developers():
     ban = with_policies(
         {
             "kind": "procurement",
-            "start": "2024-06",
+            "start": "2025-09",
             "regions": ["US"],
             "segments": ["startup", "enterprise", "individual", "researcher", "public"],
             "ban": ["CN"],
         }
     )
-    model = WeightshiftModel(ban, seed=1, params=ban.params(SMALL | {"months": 40}))
+    model = WeightshiftModel(ban, seed=1, params=ban.params({"n_developers": 2000, "months": 40}))
     world, cn = model.world, np.flatnonzero(load_world().origin == 0)
     us = model.pop.region == world.regions.index("US")
     seen_cn_before = False
     while model.t < 40:
         model.step()
         on_cn = us & np.isin(model.choice, cn)
-        if model.t <= 17:
+        if model.t <= 32:  # steps 0..31 are 2023-01..2025-08, before the ban
             seen_cn_before |= on_cn.any()
         else:
             assert not on_cn.any(), f"month {model.t}: US developers still on Chinese models"
