@@ -174,12 +174,16 @@ class Government(mesa.Agent):
 
 
 def issuer(policy: Policy) -> str:
-    """Which government a policy belongs to (for display and reactive rules)."""
+    """Which government imposes a policy: the US for export controls; for licences and public
+    investment the government of the labs' origin; for rules on buyers (procurement, pricing,
+    trust) the government of the one region they bind, else the rest of the world."""
     if policy.government == "US":
         return "US"
-    blocs = policy.values.get("origins") or ()
-    regions = policy.values.get("regions") or ()
-    name = blocs[0] if len(blocs) == 1 else (regions[0] if len(regions) == 1 else "")
+    if policy.kind in ("licensing_regime", "public_investment"):
+        names = policy.values.get("origins") or ()
+    else:
+        names = policy.values.get("regions") or ()
+    name = names[0] if len(names) == 1 else ""
     return {"US": "US", "CN": "China", "China": "China", "EU": "EU"}.get(name, "Rest of world")
 
 

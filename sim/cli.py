@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sim.errors import InputError
+from calibration import cli as calibration_cli
+from sim.errors import FileProblem, InputError
 
 EXIT_INPUT = 2
 
@@ -19,7 +20,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag as one line and exit code 2, like every input error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise InputError(self.prog, "arguments", " ".join(sys.argv[1:]), message)
+        raise FileProblem(self.prog, message)
 
 
 def _seed(text: str) -> int:
@@ -29,6 +30,16 @@ def _seed(text: str) -> int:
         raise argparse.ArgumentTypeError(f"--seed {text!r} is not a whole number >= 0") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"--seed {text!r} is not a whole number >= 0")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number in [1, 10000]") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number in [1, 10000]")
     return value
 
 
@@ -58,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", type=Path, help="folder for timeseries/families/regions .csv and .parquet")
     run.add_argument("--no-parquet", action="store_true", help="write CSV only")
+    run.add_argument("--draws", type=_count, help="run K posterior draws (own seed each): median, 5-95%% band")
+    run.add_argument("--workers", type=_count, default=1, help="processes for --draws (default 1)")
 
     bench = sub.add_parser("bench", help="measure developer-months per second")
     bench.add_argument("--sizes", type=_sizes, nargs="+", default=[20_000, 200_000], help="population sizes")
@@ -77,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     params.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
     columns = sub.add_parser("columns", help="define every output column")
     columns.add_argument("--markdown", action="store_true", help="as the README's Markdown tables")
+    docs = sub.add_parser("docs", help="regenerate the README's parameter and output tables")
+    docs.add_argument("--readme", type=Path, default=Path("README.md"))
+    calibration_cli.add_parsers(sub)
+    ui = sub.add_parser("ui", help="serve the browser UI (Explore, Compare, Calibration, About)")  # sim/app.py
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=8765, choices=range(1, 65536), metavar="PORT", help="default 8765")
     check = sub.add_parser("check", help="validate scenario files without running them")
     check.add_argument("files", nargs="+")
     return parser
@@ -89,12 +108,26 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     sc = scenarios.load(args.scenario)
     overrides = dict(parse_assignment(a) for a in args.set)
+    if args.draws:
+        _run_draws(sc, args, overrides)
+        return
     result = run(sc, seed=args.seed, overrides=overrides)
     print(f"{sc.name} (seed {args.seed}, {result.params['n_developers']} developers)")
     print(result.summary().to_string(float_format=lambda x: f"{x:.3g}"))
     if args.out:
         result.save(args.out, parquet=not args.no_parquet)
         print(f"tables written to {args.out}/")
+
+
+def _run_draws(sc, args: argparse.Namespace, overrides: dict) -> None:
+    from sim.ensemble import run_draws
+
+    ens = run_draws(sc, args.draws, seed=args.seed, overrides=overrides, workers=args.workers)
+    print(f"{sc.name}: {args.draws} posterior draws (seed {args.seed}); median [5%, 95%]")
+    print(ens.summary().to_string())
+    if args.out:
+        ens.save(args.out, parquet=not args.no_parquet)
+        print(f"tables written to {args.out}/ (draws, timeseries_draws, timeseries_bands)")
 
 
 def cmd_scenarios(_: argparse.Namespace) -> None:
@@ -144,10 +177,25 @@ def cmd_check(args: argparse.Namespace) -> None:
         print(f"{f}: ok ({sc.name}, {len(sc.policies)} policies, {len(sc.overrides)} overrides)")
 
 
+def cmd_docs(args: argparse.Namespace) -> None:
+    from sim.docs import fill_readme
+
+    if not args.readme.is_file():
+        raise InputError("--readme", "readme", str(args.readme), "an existing Markdown file")
+    args.readme.write_text(fill_readme(args.readme.read_text(encoding="utf-8")), encoding="utf-8")
+    print(f"updated {args.readme}")
+
+
 def cmd_bench(args: argparse.Namespace) -> None:
     from sim.bench import main as bench
 
     bench(args.sizes, args.months, args.reference_months)
+
+
+def cmd_ui(args: argparse.Namespace) -> None:
+    from sim.ui_server import serve
+
+    serve(args.host, args.port)
 
 
 COMMANDS = {
@@ -157,6 +205,9 @@ COMMANDS = {
     "params": cmd_params,
     "columns": cmd_columns,
     "check": cmd_check,
+    "docs": cmd_docs,
+    "ui": cmd_ui,
+    **calibration_cli.COMMANDS,
 }
 
 

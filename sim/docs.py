@@ -29,3 +29,16 @@ def params_markdown() -> str:
             f"| `{p.name}` | {p.default!r} | {p.unit} | {p.low:g} – {p.high:g} | {p.help}{fit} | {p.source} |\n"
         )
     return "".join(rows)
+
+
+BLOCKS = {"columns": columns_markdown, "params": params_markdown}
+
+
+def fill_readme(text: str) -> str:
+    """README text with every generated block between its markers replaced by the current one."""
+    for name, make in BLOCKS.items():
+        start, end = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
+        head, _, rest = text.partition(start)
+        _, _, tail = rest.partition(end)
+        text = f"{head}{start}{make()}{end}{tail}"
+    return text

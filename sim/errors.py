@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 
+def _one_line(text: str) -> str:
+    """Messages are one line whatever the user typed (a key may contain a line break)."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class InputError(ValueError):
     """Bad user input: a file, key, flag or field with a value that is not allowed.
 
@@ -16,12 +21,12 @@ class InputError(ValueError):
         shown = repr(value)
         if len(shown) > 60:
             shown = shown[:57] + "..."
-        super().__init__(f"{where}: {key} = {shown} is not allowed; expected {allowed}")
+        super().__init__(_one_line(f"{where}: {key} = {shown} is not allowed; expected {allowed}"))
 
 
 class FileProblem(InputError):
-    """A file that cannot be read or parsed at all (missing, not TOML)."""
+    """Input that cannot be used at all: a missing or unparsable file (or a malformed command line)."""
 
     def __init__(self, where: str, problem: str) -> None:
-        ValueError.__init__(self, f"{where}: {problem}")
+        ValueError.__init__(self, _one_line(f"{where}: {problem}"))
         self.where, self.key, self.value, self.allowed = where, "", None, problem

@@ -143,7 +143,7 @@ class WeightshiftModel(mesa.Model):
         """Assemble what developers face this month from labs, the world and the policies."""
         p, w = self.p, self.world
         price = np.array([lab.price for lab in self.labs])
-        paid = np.maximum(fx.price_floor[None, :], price[None, :] * fx.price_mult)
+        paid = np.maximum(fx.price_floor, price[None, :] * fx.price_mult)
         self.price, self.price_paid = price, paid
         fam_origin = w.origin
         base = (
@@ -155,7 +155,8 @@ class WeightshiftModel(mesa.Model):
             + np.log(np.maximum(self.awareness, 1e-9))[:, None, :]
         )
         closed_out = ~w.open[None, :] & w.closed_unavailable[:, fam_origin]  # (region, family)
-        out = fx.blocked | closed_out[:, None, :] | ~self.available[None, None, :]
+        too_able = self.capability[None, :] > fx.region_cap  # (region, family)
+        out = fx.blocked | (closed_out | too_able)[:, None, :] | ~self.available[None, None, :]
         base = np.where(out, -np.inf, base)
         top = self.capability[self.available].max(initial=0.0)
         return Market(

@@ -25,13 +25,14 @@ class Effects:
 
     chip_tightness: float
     weight_cap: np.ndarray  # (family,) capability cap on open releases
+    region_cap: np.ndarray  # (region, family) open releases above this are not available there
     blocked: np.ndarray  # (region, segment, family) bool: not available
     release_delay: np.ndarray  # (family,) months added to the cadence
     compliance_cost: np.ndarray  # (family,) million USD per open release
     open_bonus: np.ndarray  # (region, segment) utility bonus of open families
     compute_boost: np.ndarray  # (family,) extra compute growth, x per year
     price_mult: np.ndarray  # (region, family)
-    price_floor: np.ndarray  # (family,) USD per million tokens
+    price_floor: np.ndarray  # (region, family) USD per million tokens
     trust_shift: np.ndarray  # (region, segment, origin) utility shift
     chip_start: int = -10_000  # start of the chip policy in force (latest start wins)
 
@@ -41,13 +42,14 @@ class Effects:
         return cls(
             chip_tightness=0.0,
             weight_cap=np.full(nf, np.inf),
+            region_cap=np.full((nr, nf), np.inf),
             blocked=np.zeros((nr, ns, nf), bool),
             release_delay=np.zeros(nf),
             compliance_cost=np.zeros(nf),
             open_bonus=np.zeros((nr, ns)),
             compute_boost=np.zeros(nf),
             price_mult=np.ones((nr, nf)),
-            price_floor=np.zeros(nf),
+            price_floor=np.zeros((nr, nf)),
             trust_shift=np.zeros((nr, ns, len(ORIGINS))),
         )
 
@@ -143,7 +145,7 @@ class WeightExportControls(Policy):
             "number", 1300.0, "Capability above which weights may not be published.", 800, 2000, "rating points"
         ),
         _ORIGINS_FIELD: Field("origins", ["US"], "Origins whose labs are bound."),
-        "regions": Field("regions", None, "Regions denied the weights (default: all, i.e. no release)."),
+        "regions": Field("regions", None, "Regions denied weights above the threshold (default: all: no release)."),
     }
 
     def apply(self, effects: Effects, world: World) -> None:
@@ -151,7 +153,8 @@ class WeightExportControls(Policy):
         if set(self.regions) == set(world.regions):
             effects.weight_cap[bound] = np.minimum(effects.weight_cap[bound], self.threshold)
         else:
-            effects.blocked[np.ix_(self.mask(world, "regions"), np.ones(len(world.segments), bool), bound)] = True
+            where = np.ix_(self.mask(world, "regions"), bound)
+            effects.region_cap[where] = np.minimum(effects.region_cap[where], self.threshold)
 
 
 class LicensingRegime(Policy):
@@ -218,9 +221,9 @@ class Pricing(Policy):
     }
 
     def apply(self, effects: Effects, world: World) -> None:
-        fam = self.family_mask(world)
-        effects.price_mult[np.ix_(self.mask(world, "regions"), fam)] *= self.multiplier
-        effects.price_floor[fam] = np.maximum(effects.price_floor[fam], self.floor)
+        where = np.ix_(self.mask(world, "regions"), self.family_mask(world))
+        effects.price_mult[where] *= self.multiplier
+        effects.price_floor[where] = np.maximum(effects.price_floor[where], self.floor)
 
 
 class Trust(Policy):
@@ -263,7 +266,7 @@ def make_policy(table: Any, world: World, where: str) -> Policy:
     if not isinstance(table, dict):
         raise InputError(where, "policies", table, "tables with kind, start, optional end and fields")
     kind = table.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise InputError(where, "kind", kind, f"one of {', '.join(KINDS)}")
     cls = KINDS[kind]
     here = f"{where} [{kind}]"

@@ -38,9 +38,15 @@ class Scenario:
 
 def find(name_or_path: str | Path) -> Path:
     """The file for a scenario given as a path or as a name in the shipped `scenarios/` folder."""
+    text = str(name_or_path)
+    if not text.strip() or "\x00" in text:
+        raise FileProblem(repr(text)[:80], "not a scenario name or path")
     p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        return p
+    try:
+        if p.suffix == ".toml" or p.exists():
+            return p
+    except (OSError, ValueError) as exc:
+        raise FileProblem(str(name_or_path)[:80], f"not a usable path ({exc})") from None
     return SCENARIO_DIR / f"{name_or_path}.toml"
 
 
@@ -51,7 +57,11 @@ def available() -> list[str]:
 
 def _read_toml(path: Path) -> dict:
     where = str(path)
-    if not path.is_file():
+    try:
+        exists = path.is_file()
+    except (OSError, ValueError) as exc:
+        raise FileProblem(where[:80], f"not a usable path ({exc})") from None
+    if not exists:
         shipped = ", ".join(available())
         raise FileProblem(where, f"no such scenario file (shipped scenarios: {shipped})")
     try:
@@ -66,9 +76,9 @@ def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
     """Read and validate a scenario file (and the scenarios it extends)."""
     path = find(name_or_path)
     where = str(path)
+    doc = _read_toml(path)
     if path.resolve() in _seen:
         raise InputError(where, "extends", str(name_or_path), "a scenario that does not extend itself")
-    doc = _read_toml(path)
     for key in doc:
         if key not in TOP_KEYS:
             raise InputError(where, key, doc[key], f"one of {', '.join(TOP_KEYS)}")
@@ -87,6 +97,8 @@ def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
     world = load_world()
     policies = tuple(make_policy(t, world, where) for t in tables)
     if "extends" in doc:
+        if not doc["extends"].strip():
+            raise InputError(where, "extends", doc["extends"], "the name or path of another scenario")
         parent_path = find(doc["extends"])
         if not parent_path.is_absolute() and not parent_path.exists():
             parent_path = path.parent / parent_path

@@ -57,7 +57,9 @@ def test_agent_engine_reproduces_the_vectorised_run_exactly():
 
 
 def test_no_adopters_means_no_users_downloads_or_derivatives():
-    r = small_run(bass_p=0.0, bass_q=0.0)
+    everyone = {"segments": list(load_world().segments), "ban": ["CN", "US", "EU", "other"]}
+    nothing_allowed = with_policies({"kind": "procurement", "start": "2023-01"} | everyone)
+    r = small_run(nothing_allowed)
     assert (r.families["users"] == 0).all()
     assert (r.families["downloads"] == 0).all()
     assert (r.families["derivatives"] == 0).all()
@@ -170,3 +172,12 @@ def test_result_tables_have_the_documented_columns():
 def test_engine_name_is_checked():
     with pytest.raises(ValueError, match="engine"):
         WeightshiftModel(engine="turbo")
+
+
+def test_readme_reference_tables_are_current():
+    from pathlib import Path
+
+    from sim.docs import fill_readme
+
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert fill_readme(text) == text, "run `weightshift docs` to regenerate the README tables"
