@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up Weightshift (first time: a virtual environment in .venv) and run it.
-#   bash run.sh              run the baseline scenario, print a summary, write results/baseline/
+#   bash run.sh              open the browser UI on the baseline (prints its URL; Ctrl-C stops it)
 #   bash run.sh test         run the test suite
 #   bash run.sh ARGS...      run `weightshift ARGS...` (e.g. bash run.sh run policy_price_war)
 set -euo pipefail
@@ -52,7 +52,9 @@ setup() {
 setup
 case "${1:-}" in
   "")
-    exec .venv/bin/weightshift run baseline --out results/baseline ;;
+    # The main job: the browser UI (docs/ui.md) on the calibrated baseline; it prints its URL.
+    # The baseline report stays one command away: bash run.sh run baseline --out results/baseline
+    exec .venv/bin/weightshift ui ;;
   test)
     shift
     .venv/bin/ruff check sim tests

@@ -72,9 +72,11 @@ def _utilities(m: Market, pop: Population, choice: np.ndarray, who: np.ndarray) 
     u = u + pop.w_open[who, None] * m.open_term[None, :]
     u = u + pop.w_trust[who, None] * m.trust_term[r]
     u = u + pop.fit[who]
-    peers = choice[pop.contacts[who]]
+    peers = choice[pop.contacts[who]]  # (who, contact): family index, -1 if not in the market
     n_fam = m.cap_term.shape[0]
-    counts = (peers[:, :, None] == np.arange(n_fam)[None, None, :]).sum(axis=1)
+    rows = np.broadcast_to(np.arange(len(who))[:, None], peers.shape)
+    using = peers >= 0
+    counts = np.bincount(rows[using] * n_fam + peers[using], minlength=len(who) * n_fam).reshape(len(who), n_fam)
     return u + m.beta_peers * (counts / pop.contacts.shape[1])
 
 

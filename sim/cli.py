@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from calibration import cli as calibration_cli
+from sim import sweep_cli
 from sim.errors import FileProblem, InputError
 
 EXIT_INPUT = 2
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", help="regenerate the README's parameter and output tables")
     docs.add_argument("--readme", type=Path, default=Path("README.md"))
     calibration_cli.add_parsers(sub)
+    sweep_cli.add_parsers(sub)  # sweep, sweeps, compare, analyze (sim/sweep_cli.py)
     ui = sub.add_parser("ui", help="serve the browser UI (Explore, Compare, Calibration, About)")  # sim/app.py
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=int, default=8765, choices=range(1, 65536), metavar="PORT", help="default 8765")
@@ -208,6 +210,7 @@ COMMANDS = {
     "docs": cmd_docs,
     "ui": cmd_ui,
     **calibration_cli.COMMANDS,
+    **sweep_cli.COMMANDS,
 }
 
 

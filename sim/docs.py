@@ -6,7 +6,7 @@ never describe a parameter or column that the code does not have.
 
 from __future__ import annotations
 
-from sim.params import REGISTRY
+from sim.params import REGISTRY, calibrated
 from sim.recorder import COLUMNS
 
 
@@ -21,12 +21,13 @@ def columns_markdown() -> str:
 
 
 def params_markdown() -> str:
-    """Every parameter: default, unit, bounds, whether calibrated, meaning and source."""
-    rows = ["| parameter | default | unit | bounds | meaning | source |\n|---|---|---|---|---|---|\n"]
+    """Every parameter: declared and calibrated value, unit, bounds, meaning and source."""
+    fitted = calibrated()
+    rows = ["| parameter | declared | calibrated | unit | bounds | meaning | source |\n|---|---|---|---|---|---|---|\n"]
     for p in REGISTRY.values():
-        fit = " (calibrated)" if p.calibrate else ""
+        fit = f"{fitted[p.name]:.4g}" if p.name in fitted else ""
         rows.append(
-            f"| `{p.name}` | {p.default!r} | {p.unit} | {p.low:g} – {p.high:g} | {p.help}{fit} | {p.source} |\n"
+            f"| `{p.name}` | {p.default!r} | {fit} | {p.unit} | {p.low:g} – {p.high:g} | {p.help} | {p.source} |\n"
         )
     return "".join(rows)
 

@@ -1,0 +1,60 @@
+"""The calibration's commands: `weightshift calibrate` and `weightshift report calibration`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sim.errors import InputError
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """Add `calibrate` and `report` to the `weightshift` command."""
+    cal = sub.add_parser("calibrate", help="fit the calibrated parameters to calibration/targets.toml")
+    cal.add_argument("--budget", type=_positive, default=12_000, help="model runs at most (default 12000)")
+    cal.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
+    cal.add_argument("--resume", action="store_true", help="continue an interrupted calibration")
+    cal.add_argument("--out", type=Path, help="folder for the results (default: the calibration package)")
+    rep = sub.add_parser("report", help="write a report (calibration: fit table, plots, summary)")
+    rep.add_argument("what", choices=["calibration"])
+    rep.add_argument("--out", type=Path, required=True, help="folder for the report")
+    rep.add_argument("--draws", type=_positive, default=100, help="posterior draws to simulate (default 100)")
+    rep.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from calibration.fit import HERE, Settings, fit
+
+    settings = Settings(budget=args.budget)
+    out = args.out or HERE
+    if args.resume and not (out / "work" / "journal.jsonl").exists():
+        raise InputError("--resume", "journal", str(out / "work" / "journal.jsonl"), "an earlier calibration to resume")
+    columns = (TextColumn("model runs"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    with Progress(*columns) as bar:
+        task = bar.add_task("fit", total=settings.budget)
+        summary = fit(settings, args.workers, args.resume, out, lambda n: bar.advance(task, n))
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+    print(f"written: {out / 'calibrated.toml'}, {out / 'posterior.csv'}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from calibration.report import write_report
+
+    path = write_report(args.out, draws=args.draws, workers=args.workers)
+    print(f"report written to {path}")
+
+
+COMMANDS = {"calibrate": cmd_calibrate, "report": cmd_report}

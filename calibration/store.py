@@ -1,0 +1,74 @@
+"""Reading and writing the calibration's results: the posterior sample and the point estimate.
+
+`calibrated.toml` holds the point estimate that every scenario starts from; `posterior.csv` the
+accepted parameter sets with their ABC weights, which `weightshift run --draws K` samples.
+Both are written atomically (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+CALIBRATED = "calibrated.toml"
+POSTERIOR = "posterior.csv"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(float(v)) if isinstance(v, float) else str(v)
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def save_results(out: Path, posterior: pd.DataFrame, point: dict, summary: dict) -> None:
+    """Write posterior.csv and calibrated.toml into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{POSTERIOR}.", dir=out)
+    os.close(fd)
+    posterior.to_csv(tmp, index=False, float_format="%.10g")
+    os.replace(tmp, out / POSTERIOR)
+    lines = [
+        "# The calibrated parameter set: the default that every scenario starts from.",
+        f"# Written by `weightshift calibrate` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; do not edit by hand.",
+        "",
+        "[summary]",
+        *(f"{k} = {_toml_value(v)}" for k, v in summary.items()),
+        "",
+        "[params]",
+        *(f"{k} = {_toml_value(v)}" for k, v in point.items()),
+        "",
+    ]
+    _atomic_write(out / CALIBRATED, "\n".join(lines))
+
+
+def _package_file(name: str):
+    return resources.files("calibration").joinpath(name)
+
+
+def calibration_summary() -> dict:
+    f = _package_file(CALIBRATED)
+    return dict(tomllib.loads(f.read_text(encoding="utf-8"))["summary"]) if f.is_file() else {}
+
+
+def posterior() -> pd.DataFrame:
+    """The shipped posterior sample (empty if there is none)."""
+    f = _package_file(POSTERIOR)
+    if not f.is_file():
+        return pd.DataFrame()
+    with resources.as_file(f) as path:
+        return pd.read_csv(path)

@@ -1,0 +1,261 @@
+"""Policy comparison with common random numbers: B - A differences of key outputs, with confidence intervals.
+
+Every scenario is run with the same R seeds (replication r uses one seed for all scenarios). Because
+the model draws from named streams, a policy changes only what it touches and the noise shared by
+paired runs cancels in their difference, so intervals are much narrower than with independent
+seeds (the `crn_var_reduction` column says by how much: 1 - var(B-A) / (var(A) + var(B))).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim import scenario as scenarios
+from sim.calendar import month_index, month_label
+from sim.errors import InputError
+from sim.executors import make_executor
+from sim.runner import ProgressBar, TaskResult, drive, run_task
+from sim.scenario import Scenario
+from sim.sweep import TS_COLUMNS, Outputs, Task, run_seed
+
+KEY_OUTPUTS = (
+    "usage_share_cn_open",
+    "usage_share_west_open",
+    "usage_share_closed",
+    "download_share_cn_open",
+    "startup_share_cn_among_open",
+    "best_capability_cn_open",
+    "best_capability_closed",
+    "welfare",
+)
+DEFAULT_AT = ("2027-12", "2030-12")
+
+
+@dataclass
+class Comparison:
+    """Scenarios run with common random numbers, and the differences to the first (the reference)."""
+
+    labels: list[str]
+    runs: pd.DataFrame  # scenario, rep, seed, month, one column per output
+    table: pd.DataFrame  # scenario, reference, output, month, means, diff and its confidence interval
+    bands: pd.DataFrame  # scenario, output, month, diff, ci_low, ci_high (every month: for the plot)
+    level: float = 0.95
+
+    def plot(self, path: str | Path) -> Path:
+        """A PNG: per output, each scenario's mean difference to the reference over time, with its band."""
+        from matplotlib.figure import Figure
+
+        outputs = list(dict.fromkeys(self.bands.output))
+        cols = 2 if len(outputs) > 1 else 1
+        rows = math.ceil(len(outputs) / cols)
+        fig = Figure(figsize=(6.2 * cols, 2.8 * rows), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax, name in zip(axes, outputs, strict=False):
+            sub = self.bands[self.bands.output == name]
+            for label in self.labels[1:]:
+                d = sub[sub.scenario == label]
+                x = [month_index(m, "", "") for m in d.month]
+                (line,) = ax.plot(x, d["diff"], lw=1.6, label=f"{label} - {self.labels[0]}")
+                ax.fill_between(x, d.ci_low, d.ci_high, color=line.get_color(), alpha=0.25, lw=0)
+            ax.axhline(0, color="0.4", lw=0.8)
+            ticks = [t for t in range(0, int(max(x, default=0)) + 1, 12)]
+            ax.set_xticks(ticks, [month_label(t)[:4] for t in ticks])
+            ax.set_title(name, fontsize=10)
+            ax.tick_params(labelsize=8)
+        for ax in axes[len(outputs) :]:
+            ax.set_visible(False)
+        axes[0].legend(fontsize=8, loc="best")
+        reps = self.runs.rep.nunique()
+        fig.suptitle(f"Difference to {self.labels[0]}: mean and {self.level:.0%} interval over {reps} paired seeds")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp.png")
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+        return path
+
+    def save(self, out: str | Path) -> Path:
+        """Write compare.csv (the table), bands.csv, runs.parquet and compare.png into `out`."""
+        from sim.api import write_tables
+
+        out = Path(out)
+        write_tables({"compare": self.table, "bands": self.bands}, out, parquet=False)
+        tmp = out / ".runs.parquet.tmp"
+        self.runs.to_parquet(tmp, index=False)
+        os.replace(tmp, out / "runs.parquet")
+        self.plot(out / "compare.png")
+        return out
+
+
+def _label(ref: str | Path | Scenario, used: set[str]) -> str:
+    label = ref.name if isinstance(ref, Scenario) else Path(str(ref)).stem
+    base, i = label, 2
+    while label in used:
+        label, i = f"{base}-{i}", i + 1
+    used.add(label)
+    return label
+
+
+def compare(
+    refs: Sequence[str | Path | Scenario],
+    reps: int = 10,
+    seed: int = 0,
+    overrides: Mapping[str, Any] | None = None,
+    at: Sequence[str] | None = None,
+    outputs: Sequence[str] = KEY_OUTPUTS,
+    workers: int = 1,
+    backend: str = "local",
+    scheduler: str | None = None,
+    level: float = 0.95,
+    progress: bool = False,
+) -> Comparison:
+    """Run each scenario `reps` times with common seeds and compare each with the first.
+
+    `at` picks the months of the table (default 2027-12 and 2030-12 where reached, else the
+    last month); the bands cover every month. Runs that fail even after retries drop their
+    replication from every scenario, so the differences stay paired.
+    """
+    if len(refs) < 2:
+        raise InputError(
+            "compare", "scenarios", list(map(str, refs)), "at least two scenarios (the first is the reference)"
+        )
+    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 2:
+        raise InputError("--reps", "reps", reps, "a whole number >= 2 (intervals need two paired runs)")
+    if not 0 < level < 1:
+        raise InputError("--level", "level", level, "a number in (0, 1)")
+    for name in outputs:
+        if name not in TS_COLUMNS:
+            raise InputError("--outputs", "output", name, f"one of {', '.join(TS_COLUMNS)}")
+    used: set[str] = set()
+    scs = [r if isinstance(r, Scenario) else scenarios.load(r) for r in refs]
+    labels = [_label(r, used) for r in refs]
+    overrides = dict(overrides or {})
+    months = min(sc.params(overrides, "--set")["months"] for sc in scs)
+    at = _months(at, months)
+    seeds = [run_seed(seed, r) for r in range(reps)]
+    spec = Outputs(columns=tuple(outputs), at=("final",))
+    tasks = {
+        i * reps + r: Task(i * reps + r, seeds[r], sc, overrides, spec, True)
+        for i, sc in enumerate(scs)
+        for r in range(reps)
+    }
+    results: dict[int, TaskResult] = {}
+    bar = ProgressBar(len(tasks), enabled=progress, label="compare")
+
+    def record(res: TaskResult, attempts: int) -> None:
+        results[res.run_id] = res
+        bar.advance(res.ok)
+
+    with make_executor(run_task, backend, workers, scheduler) as ex:
+        try:
+            drive(list(tasks), tasks.__getitem__, ex, record, tick=bar.tick)
+        finally:
+            bar.stop()
+    failed = {k: r.error for k, r in results.items() if not r.ok}
+    bad_reps = sorted({k % reps for k in failed})
+    for k, err in failed.items():
+        print(
+            f"weightshift: compare: {labels[k // reps]} seed {seeds[k % reps]} failed ({err}); replication dropped",
+            file=sys.stderr,
+        )
+    good = [r for r in range(reps) if r not in bad_reps]
+    if len(good) < 2:
+        raise InputError("compare", "runs", len(failed), "at least two replications that ran in every scenario")
+    cols = [TS_COLUMNS.index(o) for o in outputs]
+    data = np.stack([[results[i * reps + r].timeseries[:months, cols] for r in good] for i in range(len(scs))])
+    return _summarise(labels, data, [seeds[r] for r in good], good, list(outputs), at, level)
+
+
+def _months(at: Sequence[str] | None, months: int) -> list[str]:
+    last = month_label(months - 1)
+    if at is None:
+        return [m for m in DEFAULT_AT if month_index(m, "", "") < months] or [last]
+    for m in at:
+        if month_index(m, "--at", "at") >= months or month_index(m, "--at", "at") < 0:
+            raise InputError("--at", "at", m, f"a month the runs reach (2023-01 to {last})")
+    return list(at)
+
+
+def _summarise(
+    labels: list[str],
+    data: np.ndarray,
+    seeds: list[int],
+    reps: list[int],
+    outputs: list[str],
+    at: list[str],
+    level: float,
+) -> Comparison:
+    """data[scenario, rep, month, output] -> runs, table and bands."""
+    from scipy import stats
+
+    ns, nr, nt, _ = data.shape
+    month_labels = [month_label(t) for t in range(nt)]
+    runs = pd.DataFrame(
+        {
+            "scenario": np.repeat(labels, nr * nt),
+            "rep": np.tile(np.repeat(reps, nt), ns),
+            "seed": np.tile(np.repeat(np.array(seeds, dtype=np.int64), nt), ns),
+            "month": np.tile(month_labels, ns * nr),
+        }
+        | {o: data[..., k].ravel() for k, o in enumerate(outputs)}
+    )
+    tq = stats.t.ppf((1 + level) / 2, nr - 1)
+    diff = data[1:] - data[:1]  # scenario-1, rep, month, output
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN months (e.g. shares before any adopter)
+        mean, sd = np.nanmean(diff, axis=1), np.nanstd(diff, axis=1, ddof=1)
+        n = np.sum(~np.isnan(diff), axis=1)
+        half = tq * sd / np.sqrt(n)
+        var_sum = np.nanvar(data[1:], axis=1, ddof=1) + np.nanvar(data[:1], axis=1, ddof=1)
+        reduction = np.where(var_sum > 0, 1 - sd**2 / var_sum, np.nan)
+        means = np.nanmean(data, axis=1)  # scenario, month, output
+    idx = pd.MultiIndex.from_product([labels[1:], outputs, month_labels], names=["scenario", "output", "month"])
+    by_output = {k: v.transpose(0, 2, 1).ravel() for k, v in (("diff", mean), ("lo", mean - half), ("hi", mean + half))}
+    bands = pd.DataFrame({"diff": by_output["diff"], "ci_low": by_output["lo"], "ci_high": by_output["hi"]}, index=idx)
+    bands = bands.reset_index()
+    rows = []
+    for s, label in enumerate(labels[1:]):
+        for o, name in enumerate(outputs):
+            for m in at:
+                t = month_index(m, "", "")
+                rows.append(
+                    {
+                        "scenario": label,
+                        "reference": labels[0],
+                        "output": name,
+                        "month": m,
+                        "reference_mean": means[0, t, o],
+                        "scenario_mean": means[s + 1, t, o],
+                        "diff": mean[s, t, o],
+                        "ci_low": mean[s, t, o] - half[s, t, o],
+                        "ci_high": mean[s, t, o] + half[s, t, o],
+                        "n": int(n[s, t, o]),
+                        "crn_var_reduction": reduction[s, t, o],
+                    }
+                )
+    return Comparison(labels, runs, pd.DataFrame(rows), bands, level)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The comparison table as aligned text for the terminal."""
+    lines = [
+        f"{'scenario':24s} {'output':28s} {'month':7s} {'reference':>10s} {'scenario':>10s} "
+        f"{'diff':>10s} {'interval':>23s} {'CRN var-red':>11s}"
+    ]
+    for r in table.itertuples():
+        interval = f"[{r.ci_low:+.4g}, {r.ci_high:+.4g}]"
+        lines.append(
+            f"{r.scenario[:24]:24s} {r.output[:28]:28s} {r.month:7s} {r.reference_mean:10.4g} {r.scenario_mean:10.4g} "
+            f"{r.diff:+10.4g} {interval:>23s} {r.crn_var_reduction:11.0%}"
+        )
+    return "\n".join(lines)

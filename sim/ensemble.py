@@ -1,0 +1,109 @@
+"""Runs over the calibration's posterior: uncertainty carried into every projection.
+
+`run_draws` runs K accepted parameter sets, each with its own seed, and summarises every
+timeseries output by month as a median and a 5-95% band.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim import api
+from sim.errors import InputError
+from sim.params import REGISTRY
+from sim.scenario import Scenario, load
+
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+def posterior() -> pd.DataFrame:
+    """The accepted parameter sets shipped in `calibration/posterior.csv` (with a `weight` column)."""
+    try:
+        f = resources.files("calibration").joinpath("posterior.csv")
+    except ModuleNotFoundError:
+        return pd.DataFrame()
+    if not f.is_file():
+        return pd.DataFrame()
+    with resources.as_file(f) as path:
+        return pd.read_csv(path)
+
+
+def draw_parameters(k: int, seed: int) -> list[dict[str, Any]]:
+    """K posterior draws (by ABC weight, with replacement), reproducible from `seed`."""
+    post = posterior()
+    if post.empty:
+        raise InputError("--draws", "draws", k, "a calibrated posterior (run `weightshift calibrate` first)")
+    names = [c for c in post.columns if c in REGISTRY]
+    weights = post["weight"].to_numpy() / post["weight"].sum()
+    rows = np.random.default_rng([seed, 7]).choice(len(post), size=k, p=weights)
+    return [{n: REGISTRY[n].kind(post.iloc[r][n]) for n in names} for r in rows]
+
+
+def draw_seed(seed: int, i: int) -> int:
+    """The run seed of draw i: independent of K, so draw i is the same whatever K is."""
+    return int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+
+
+@dataclass
+class Ensemble:
+    """K runs over posterior draws: their parameters, all timeseries, and the bands."""
+
+    draws: pd.DataFrame  # one row per draw: draw, seed, parameters
+    timeseries: pd.DataFrame  # every draw's timeseries, with a `draw` column
+    bands: pd.DataFrame  # month x output: q05, median, q95
+
+    def summary(self) -> pd.DataFrame:
+        """Median [5%, 95%] of the key outputs at the summary months."""
+        b = self.bands[self.bands["month"].isin(api.SUMMARY_MONTHS) & self.bands["output"].isin(api.SUMMARY_COLUMNS)]
+        text = b.apply(lambda r: f"{r['median']:.3g} [{r['q05']:.3g}, {r['q95']:.3g}]", axis=1)
+        return (
+            b.assign(value=text)
+            .pivot(index="output", columns="month", values="value")
+            .loc[[c for c in api.SUMMARY_COLUMNS if c in set(b["output"])]]
+        )
+
+    def save(self, out: str | Path, parquet: bool = True) -> Path:
+        tables = {"draws": self.draws, "timeseries_draws": self.timeseries, "timeseries_bands": self.bands}
+        return api.write_tables(tables, out, parquet)
+
+
+def _one(task: tuple[Scenario, int, dict]) -> pd.DataFrame:
+    scenario, seed, overrides = task
+    return api.run(scenario, seed=seed, overrides=overrides).timeseries
+
+
+def bands(timeseries: pd.DataFrame) -> pd.DataFrame:
+    """Median and 5-95% band of every numeric output by month, as a long table."""
+    long = timeseries.drop(columns="draw").melt(id_vars="month", var_name="output")
+    q = long.groupby(["month", "output"], sort=False)["value"].quantile(list(QUANTILES)).unstack()
+    q.columns = ["q05", "median", "q95"]
+    return q.reset_index()
+
+
+def run_draws(
+    scenario: str | Path | Scenario,
+    k: int,
+    seed: int = 0,
+    overrides: dict[str, Any] | None = None,
+    workers: int = 1,
+) -> Ensemble:
+    """Run `scenario` for K posterior draws (user `overrides` win over the draws)."""
+    sc = scenario if isinstance(scenario, Scenario) else load(scenario)
+    params = draw_parameters(k, seed)
+    seeds = [draw_seed(seed, i) for i in range(k)]
+    tasks = [(sc, s, p | (overrides or {})) for p, s in zip(params, seeds, strict=True)]
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_one, tasks))
+    else:
+        results = [_one(t) for t in tasks]
+    ts = pd.concat([r.assign(draw=i) for i, r in enumerate(results)], ignore_index=True)
+    draws = pd.DataFrame([{"draw": i, "seed": s} | p for i, (p, s) in enumerate(zip(params, seeds, strict=True))])
+    return Ensemble(draws, ts, bands(ts))

@@ -1,0 +1,315 @@
+"""Backends that run tasks in parallel, behind one small interface (`Executor`).
+
+The sweep runner only submits keyed tasks and polls for outcomes; retries, crash isolation and
+checkpointing live in the runner, so every backend gets them for free and behaves the same.
+
+- `LocalExecutor`: a process pool. Cheapest per task and no start-up cost (workers are forked).
+  A plain `ProcessPoolExecutor` is broken for good when one worker dies; this one reports the
+  runs that were in flight as crashed and builds a fresh pool on the next submit.
+- `DaskExecutor`: Dask distributed, on a `LocalCluster` or on a running scheduler by address.
+  Dask itself reschedules a task whose worker died; a task that keeps killing workers comes back
+  as `KilledWorker`. Futures are released as soon as their result is read, otherwise a worker's
+  death makes Dask recompute finished runs whose results lived on it.
+
+Why the malloc tuning: Dask's nanny starts workers with `MALLOC_TRIM_THRESHOLD_=65536`. Setting
+that turns off glibc's dynamic mmap threshold, so every large numpy array is mmapped and unmapped
+afresh; a default model run then takes ~1.9x as long (measured: 0.97 s vs 0.52 s per run, see
+docs/sweeps.md). A `LocalCluster` is started without the variable; on any worker that has it
+(e.g. workers started by hand on other machines), the first task restores fast allocation with
+`mallopt`, which measured as fast as not setting the variable at all.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import uuid
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any
+
+from sim.errors import InputError
+
+BACKENDS = ("local", "dask")
+START_METHOD_ENV = "WEIGHTSHIFT_START_METHOD"
+MALLOC_ENV = "WEIGHTSHIFT_DASK_MALLOC"
+
+
+@dataclass
+class Outcome:
+    """What became of one submitted task: its value, an error, or the death of its worker."""
+
+    key: int
+    value: Any = None
+    error: str | None = None  # the backend could not deliver a value (retry may help)
+    crashed: str | None = None  # the worker died while the task was in flight
+    certain: bool = False  # the backend already retried it and knows it kills workers: final
+
+
+class Executor(ABC):
+    """Runs `fn(payload)` for submitted (key, payload) pairs on some workers."""
+
+    name = ""
+    capacity = 1  # tasks the runner keeps in flight
+
+    @abstractmethod
+    def submit(self, key: int, payload: Any) -> None: ...
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[Outcome]:
+        """Outcomes of tasks that finished, waiting at most `timeout` seconds for the first one."""
+
+    @abstractmethod
+    def busy(self) -> int:
+        """Tasks in flight."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _init_worker(parent: int) -> None:
+    """Set up a pool worker: leave Ctrl-C to the parent, and die with it.
+
+    Ctrl-C: the parent stops submitting and saves what has finished. Dying with the parent: a
+    forked worker holds copies of the task queue's pipe, so after a `kill -9` of the parent it
+    would wait for tasks forever; on Linux the kernel kills it instead (PR_SET_PDEATHSIG).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent and sys.platform.startswith("linux"):  # parent = 0: not forked by us (fork server)
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if parent and os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class LocalExecutor(Executor):
+    """A crash-proof process pool on this machine."""
+
+    name = "local"
+
+    def __init__(self, fn: Callable[[Any], Any], workers: int = 1) -> None:
+        self.fn, self.workers = fn, workers
+        self.capacity = 2 * workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._futures: dict[Future, int] = {}
+        self.restarts = 0
+
+    def _context(self) -> multiprocessing.context.BaseContext:
+        """fork when safe (fastest: nothing is re-imported), else a fork server.
+
+        Forking is unsafe when other Python threads may hold locks; then the fork server forks
+        from a clean process instead (about 1 s to start). Native thread pools (OpenBLAS, Arrow)
+        register at-fork handlers. WEIGHTSHIFT_START_METHOD=forkserver|spawn forces a method.
+        """
+        forced = os.environ.get(START_METHOD_ENV)
+        if forced is None and "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+            return multiprocessing.get_context("fork")
+        method = forced or ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+        ctx = multiprocessing.get_context(method)
+        if method == "forkserver":
+            ctx.set_forkserver_preload(["sim.runner"])
+        return ctx
+
+    def submit(self, key: int, payload: Any) -> None:
+        if self._pool is None:
+            ctx = self._context()
+            parent = os.getpid() if ctx.get_start_method() == "fork" else 0
+            with warnings.catch_warnings():
+                # CPython counts numpy's own BLAS threads as "multi-threaded" (see _context).
+                warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=ctx, initializer=_init_worker, initargs=(parent,)
+                )
+                future = self._pool.submit(self.fn, payload)  # the pool forks its workers here
+        else:
+            future = self._pool.submit(self.fn, payload)
+        self._futures[future] = key
+
+    def busy(self) -> int:
+        return len(self._futures)
+
+    def poll(self, timeout: float) -> list[Outcome]:
+        if not self._futures:
+            return []
+        done, _ = wait(self._futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+            # A worker died: the pool fails every task in flight. Collect them all, then start afresh.
+            done, _ = wait(self._futures)
+            self._discard_pool()
+        out = []
+        for f in done:
+            key = self._futures.pop(f)
+            exc = f.exception()
+            if exc is None:
+                out.append(Outcome(key, f.result()))
+            elif isinstance(exc, BrokenProcessPool):
+                out.append(Outcome(key, crashed="a worker process died while this run was in flight"))
+            else:
+                out.append(Outcome(key, error=f"{type(exc).__name__}: {exc}"))
+        return out
+
+    def _discard_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            self.restarts += 1
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._futures.clear()
+
+
+_MALLOC_TUNED = False
+
+
+def tune_malloc() -> bool:
+    """Undo the slow allocation caused by `MALLOC_TRIM_THRESHOLD_` in this process (glibc only).
+
+    Returns whether it changed anything. Once per process; a no-op where the variable is unset.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED or "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+        return False
+    _MALLOC_TUNED = True
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+        return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 64 << 20))
+    except (OSError, AttributeError):
+        return False
+
+
+def _dask_call(fn: Callable[[Any], Any], payload: Any, tune: bool) -> Any:
+    if tune:
+        tune_malloc()
+    return fn(payload)
+
+
+class DaskExecutor(Executor):
+    """Dask distributed: a `LocalCluster` of `workers` single-threaded processes, or a scheduler address."""
+
+    name = "dask"
+
+    def __init__(
+        self, fn: Callable[[Any], Any], workers: int = 1, scheduler: str | None = None, tune: bool | None = None
+    ) -> None:
+        try:
+            import dask
+            import distributed
+        except ImportError:
+            raise InputError(
+                "--backend", "backend", "dask", "an installed Dask: pip install 'weightshift[dask]'"
+            ) from None
+        if tune is None:  # WEIGHTSHIFT_DASK_MALLOC=keep leaves Dask's setting alone (to measure its cost)
+            tune = os.environ.get(MALLOC_ENV) != "keep"
+        self.fn, self.tune, self.cluster = fn, tune, None
+        self._futures: dict[Any, int] = {}
+        self._token = uuid.uuid4().hex[:8]
+        self._n = 0
+        if scheduler:
+            try:
+                self.client = distributed.Client(scheduler, timeout="15s")
+                self.client.wait_for_workers(1, timeout=60)
+            except (OSError, TimeoutError, ValueError) as exc:
+                allowed = f"the address of a running Dask scheduler with workers, e.g. tcp://host:8786 ({exc})"
+                raise InputError("--scheduler", "scheduler", scheduler, allowed) from None
+        else:
+            env = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None} if tune else {}
+            with dask.config.set(env):
+                self.cluster = distributed.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.CRITICAL,  # failed runs are recorded in the results instead
+                )
+            self.client = distributed.Client(self.cluster)
+        self.workers = sum(self.client.nthreads().values()) or workers
+        self.capacity = 2 * self.workers
+
+    def submit(self, key: int, payload: Any) -> None:
+        self._n += 1
+        name = f"weightshift-{self._token}-{key}-{self._n}"
+        fut = self.client.submit(_dask_call, self.fn, payload, self.tune, key=name, pure=False)
+        self._futures[fut] = key
+
+    def busy(self) -> int:
+        return len(self._futures)
+
+    def poll(self, timeout: float) -> list[Outcome]:
+        from distributed import wait as dask_wait
+        from distributed.scheduler import KilledWorker
+
+        if not self._futures:
+            return []
+        try:
+            done, _ = dask_wait(list(self._futures), timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return []
+        out = []
+        for f in done:
+            key = self._futures.pop(f)
+            if f.status == "finished":
+                out.append(Outcome(key, f.result()))
+            elif f.status == "error":
+                exc = f.exception()
+                if isinstance(exc, KilledWorker):
+                    dead = (
+                        "KilledWorker: every Dask worker that ran it died (see distributed.scheduler.allowed-failures)"
+                    )
+                    out.append(Outcome(key, crashed=dead, certain=True))
+                else:
+                    out.append(Outcome(key, error=f"{type(exc).__name__}: {exc}"))
+            else:
+                out.append(Outcome(key, error=f"Dask future {f.status}"))
+            f.release()  # free the result on the worker now, or Dask may recompute it if that worker dies
+        return out
+
+    def close(self) -> None:
+        for f in self._futures:
+            f.cancel()
+        self._futures.clear()
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def check_backend(backend: str = "local", workers: int = 1, scheduler: str | None = None) -> None:
+    """Raise InputError for a bad backend name, worker count or scheduler flag (before anything starts)."""
+    if backend not in BACKENDS:
+        raise InputError("--backend", "backend", backend, f"one of {', '.join(BACKENDS)}")
+    if scheduler and backend != "dask":
+        raise InputError("--scheduler", "scheduler", scheduler, "a scheduler only with --backend dask")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError("--workers", "workers", workers, "a whole number >= 1")
+
+
+def make_executor(
+    fn: Callable[[Any], Any], backend: str = "local", workers: int = 1, scheduler: str | None = None
+) -> Executor:
+    """The executor for `backend` ("local" or "dask"); with a scheduler address, Dask connects to it."""
+    check_backend(backend, workers, scheduler)
+    if backend == "dask":
+        return DaskExecutor(fn, workers, scheduler)
+    return LocalExecutor(fn, workers)

@@ -1,0 +1,187 @@
+"""The `weightshift sweep`, `sweeps`, `compare` and `analyze` commands.
+
+Kept apart from `sim/cli.py` and importing only argparse at start, so the main command stays
+quick to start; the heavy modules load when a command runs. Every bad input is an InputError
+raised before any output file exists (one line on stderr, exit code 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in (0, 1]") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in (0, 1]")
+    return value
+
+
+def _backend_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
+    p.add_argument("--backend", choices=("local", "dask"), default="local", help="process pool or Dask (default local)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://host:8786 (Dask only)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _set_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--set", action="extend", nargs="+", default=[], metavar="KEY=VALUE", help=f"override a parameter {what}"
+    )
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the sweep, sweeps, compare and analyze subcommands to the main parser."""
+    sw = sub.add_parser("sweep", help="run a sweep file (many runs) into a results folder")
+    sw.add_argument("file", help="a sweep file (.toml) or the name of a shipped one (see `weightshift sweeps`)")
+    sw.add_argument("--out", type=Path, help="results folder (required unless --dry-run)")
+    _backend_flags(sw)
+    sw.add_argument("--resume", action="store_true", help="continue a stopped sweep in --out")
+    sw.add_argument("--samples", type=_positive, help="override the file's sample count")
+    sw.add_argument("--reps", type=_positive, help="override the file's replications (seeds per point)")
+    _set_flag(sw, "in every run (overrides the file's [params])")
+    sw.add_argument("--retries", type=_count, default=2, help="retries of a failing run before it is recorded (2)")
+    sw.add_argument("--dry-run", action="store_true", help="validate and print the design; run nothing")
+
+    sub.add_parser("sweeps", help="list the shipped sweep files")
+
+    cp = sub.add_parser("compare", help="compare scenarios with common random numbers")
+    cp.add_argument("scenarios", nargs="+", help="two or more scenarios (names or .toml); the first is the reference")
+    cp.add_argument("--reps", type=_positive, default=10, help="paired seeds per scenario (default 10)")
+    cp.add_argument("--seed", type=_count, default=0, help="seed the paired seeds derive from (default 0)")
+    _set_flag(cp, "in every run")
+    cp.add_argument("--at", action="extend", nargs="+", metavar="YYYY-MM", help="months of the table")
+    cp.add_argument("--out", type=Path, default=Path("results/compare"), help="folder for table and plot")
+    _backend_flags(cp)
+
+    an = sub.add_parser("analyze", help="sensitivity indices and a PRIM box for a finished sweep")
+    an.add_argument("dir", type=Path, help="a sweep results folder")
+    an.add_argument("--condition", help='e.g. "usage_share_cn_open@2030-12 > 0.5" (default: the sweep file\'s)')
+    an.add_argument("--min-coverage", type=_fraction, help="smallest coverage of the reported PRIM box")
+    an.add_argument("--outputs", nargs="+", help="only these outputs")
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from sim.errors import InputError
+    from sim.runner import run_sweep
+    from sim.sweep import load
+
+    sweep = load(args.file, samples=args.samples, reps=args.reps, sets=args.set)
+    d = sweep.design
+    print(
+        f"{sweep.name}: {d.kind} design, {sweep.n_points} points x {d.replications} replications = "
+        f"{sweep.n_runs} runs; {len(sweep.factors)} factors, {len(sweep.outputs.names)} outputs"
+    )
+    if args.dry_run:
+        for f in sweep.factors:
+            what = f"values {list(f.values)}" if f.values is not None else f"range [{f.low:g}, {f.high:g}]"
+            print(f"  {f.name}: {what}" + (f", {f.levels} levels" if f.levels else ""))
+        print(f"  outputs: {', '.join(sweep.outputs.names)}")
+        return
+    if args.out is None:
+        raise InputError("sweep", "--out", None, "a results folder (--out DIR)")
+    try:
+        res = run_sweep(
+            sweep,
+            args.out,
+            workers=args.workers,
+            backend=args.backend,
+            scheduler=args.scheduler,
+            resume=args.resume,
+            retries=args.retries,
+            progress=not args.quiet,
+        )
+    except KeyboardInterrupt:
+        print(f"weightshift: finished runs are saved; continue with --resume --out {args.out}", file=sys.stderr)
+        raise
+    s = res.stats
+    if not s["ran_now"]:
+        print(f"nothing to do: all {s['runs']} runs are in {args.out}")
+    else:
+        print(
+            f"{s['ran_now']} runs in {s['wall_s']:.1f} s on {s['workers']} {s['backend']} workers: "
+            f"{s['runs_per_hour']:,.0f} runs/hour (mean run {s['mean_run_s']:.3f} s); {s['failed']} failed"
+        )
+    print(f"results: {args.out / 'results.parquet'}")
+
+
+def cmd_sweeps(_: argparse.Namespace) -> None:
+    from sim.sweep import available, load
+
+    for name in available():
+        sw = load(name)
+        first = sw.description.strip().splitlines()[0] if sw.description.strip() else sw.name
+        print(f"{name:32s} {sw.design.kind:6s} {sw.n_runs:6d} runs  {first}")
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from sim.compare import compare, format_table
+    from sim.params import parse_assignment
+
+    overrides = dict(parse_assignment(a) for a in args.set)
+    c = compare(
+        args.scenarios,
+        reps=args.reps,
+        seed=args.seed,
+        overrides=overrides,
+        at=args.at,
+        workers=args.workers,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+    )
+    print(f"differences to {c.labels[0]} over {c.runs.rep.nunique()} paired seeds ({c.level:.0%} intervals):")
+    print(format_table(c.table))
+    c.save(args.out)
+    print(f"table, bands, runs and plot written to {args.out}/ (compare.csv, compare.png)")
+
+
+def cmd_analyze(args: argparse.Namespace) -> None:
+    from sim.analysis import MEASURES, analyze
+
+    a = analyze(args.dir, condition=args.condition, outputs=args.outputs, min_coverage=args.min_coverage)
+    first = MEASURES[a.design][0]
+    for o in dict.fromkeys(a.indices.output):
+        top = a.indices[(a.indices.output == o) & (a.indices.measure == first)].sort_values("value", ascending=False)
+        shown = ", ".join(f"{r.factor} {r.value:.2f}" for r in top.head(3).itertuples())
+        print(f"{o}: {first} {shown}")
+    if a.condition:
+        s = a.box_stats
+        print(f"PRIM: {a.condition} holds in {s['cases']} of {s['runs']} runs", end="")
+        if a.box is not None:
+            dims = "; ".join(f"{r.factor} in [{r.box_low:.3g}, {r.box_high:.3g}]" for r in a.box.itertuples())
+            print(f"; box coverage {s['coverage']:.2f}, density {s['density']:.2f}: {dims or 'no restriction'}")
+        else:
+            print()
+    for note in a.notes:
+        print(f"note: {note}")
+    print(f"report: {args.dir / 'analysis' / 'report.md'}")
+
+
+COMMANDS = {"sweep": cmd_sweep, "sweeps": cmd_sweeps, "compare": cmd_compare, "analyze": cmd_analyze}

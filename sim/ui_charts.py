@@ -1,0 +1,361 @@
+"""Chart definitions and ECharts options for the browser UI (no Solara here: plain dicts, testable).
+
+Why ECharts: it draws in the browser from a few kilobytes of JSON, so a step at 20,000 developers
+re-renders in milliseconds on the server, and its script ships inside solara-assets (no internet).
+Why one `Chart` list: the live charts, the PNG export (`sim.ui_export`) and the Compare tab all
+read the same definitions, and units and meanings come from `sim.recorder.COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sim.calendar import month_label
+from sim.recorder import COLUMNS
+from sim.world import ORIGINS, World
+
+HISTORY_END = "2025-12"  # last month of the calibration window (MODEL.md: Clock)
+RED, BLUE, GREY, GOLD, GREEN, PURPLE, PALE = (
+    "#d62728",
+    "#1f77b4",
+    "#7f7f7f",
+    "#e6a117",
+    "#2ca02c",
+    "#9467bd",
+    "#cfcfcf",
+)
+GROUPS = ("Chinese open", "Western open", "Closed", "No model yet")
+GROUP_COLOURS = (RED, BLUE, GREY, PALE)
+SCENARIO_COLOURS = (BLUE, RED, GREEN, GOLD, PURPLE, GREY, "#17becf", "#8c564b")
+FONT = {"fontSize": 13}
+YEARS = {"fontSize": 13, "interval": 11}  # one label per January on monthly axes
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One time-series chart: columns of the timeseries table with a label and colour each."""
+
+    key: str
+    title: str
+    series: tuple[tuple[str, str, str], ...]  # (column, label, colour)
+    percent: bool = False  # shares drawn as %
+    log: bool = False
+    right: tuple[tuple[str, str, str], ...] = ()  # 0-1 series on a right-hand % axis
+    note: str = ""
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c for c, _, _ in self.series + self.right)
+
+    @property
+    def unit(self) -> str:
+        return "%" if self.percent else COLUMNS["timeseries"][self.series[0][0]][0]
+
+
+LIVE_CHARTS: tuple[Chart, ...] = (
+    Chart(
+        "usage",
+        "Usage share by origin",
+        (
+            ("usage_share_cn_open", "Chinese open", RED),
+            ("usage_share_west_open", "Western open", BLUE),
+            ("usage_share_closed", "Closed", GREY),
+        ),
+        percent=True,
+        note="Share of all developers' AI tokens; the three add up to 100%.",
+    ),
+    Chart(
+        "downloads",
+        "Open-model downloads: Chinese share",
+        (("download_share_cn_open", "Chinese families' share of downloads", RED),),
+        percent=True,
+        note="Chinese families' share of this month's open-model downloads.",
+    ),
+    Chart(
+        "capability",
+        "Capability race",
+        (
+            ("best_capability_cn_open", "Best Chinese open", RED),
+            ("best_capability_west_open", "Best Western open", BLUE),
+            ("best_capability_closed", "Best closed", GREY),
+        ),
+        note="Arena-style rating of the best available release of each kind.",
+    ),
+    Chart(
+        "price",
+        "Price index",
+        (
+            ("price_index_cn", "Chinese", RED),
+            ("price_index_us", "US", BLUE),
+            ("price_index_eu", "EU", GOLD),
+        ),
+        log=True,
+        note="Geometric mean list price, USD per million tokens (log scale).",
+    ),
+    Chart(
+        "compute",
+        "Chinese compute under export controls",
+        (("cn_compute_index", "CN compute (x 2023-01, log)", RED),),
+        log=True,
+        right=(
+            ("chip_tightness", "Chip-control tightness", GREY),
+            ("cn_domestic_chip_share", "Domestic-chip share", GREEN),
+        ),
+        note="CN labs' training compute; right: chip-control tightness, domestic-chip share (%).",
+    ),
+)
+CHARTS_BY_KEY = {c.key: c for c in LIVE_CHARTS}
+COMPARE_METRICS: tuple[str, ...] = tuple(c for c in COLUMNS["timeseries"] if c != "month")
+
+
+def clean(values: Iterable[float], scale: float = 1.0) -> list[float | None]:
+    """JSON-ready numbers: NaN and infinities become gaps, four significant digits are enough."""
+    out: list[float | None] = []
+    for v in values:
+        v = float(v) * scale
+        out.append(float(f"{v:.4g}") if math.isfinite(v) else None)
+    return out
+
+
+def months_axis(months: int) -> list[str]:
+    """Month labels of a run of `months` steps (the x axis of every time chart)."""
+    return [month_label(t) for t in range(months)]
+
+
+def _base(title: str, unit: str, subtitle: str = "") -> dict[str, Any]:
+    return {
+        "animation": False,
+        "title": {"text": title, "subtext": subtitle, "left": 8, "textStyle": {"fontSize": 16}},
+        "tooltip": {"trigger": "axis", "textStyle": FONT},
+        "legend": {"bottom": 0, "textStyle": FONT, "type": "scroll"},
+        "grid": {"left": 64, "right": 56, "top": 56, "bottom": 56},
+        "toolbox": {"right": 8, "feature": {"saveAsImage": {"title": "PNG", "pixelRatio": 2}}},
+        "yAxis": [{"type": "value", "name": unit, "nameTextStyle": FONT, "axisLabel": FONT, "scale": True}],
+    }
+
+
+def _history_area() -> dict[str, Any]:
+    return {
+        "silent": True,
+        "itemStyle": {"color": "rgba(0,0,0,0.05)"},
+        "label": {"color": "#666", "fontSize": 12},
+        "data": [[{"name": "history (calibrated)", "xAxis": "2023-01"}, {"xAxis": HISTORY_END}]],
+    }
+
+
+def line_option(
+    chart: Chart,
+    x: Sequence[str],
+    data: dict[str, Sequence[float]],
+    reference: dict[str, Sequence[float]] | None = None,
+) -> dict[str, Any]:
+    """A time-series chart over the whole horizon `x` (the lines grow as the run advances).
+
+    `reference` (same columns) is drawn dashed: the scenario as shipped, for comparison.
+    """
+    opt = _base(chart.title, chart.unit, chart.note)
+    opt["xAxis"] = {"type": "category", "data": list(x), "axisLabel": YEARS, "boundaryGap": False}
+    if chart.log:
+        opt["yAxis"][0].update(type="log", scale=False)
+    if chart.right:
+        opt["yAxis"].append({"type": "value", "name": "%", "min": 0, "max": 100, "axisLabel": FONT})
+    series: list[dict[str, Any]] = []
+    for i, (col, label, colour) in enumerate(chart.series + chart.right):
+        on_right = i >= len(chart.series)
+        scale = 100.0 if (chart.percent or on_right) else 1.0
+        s = {
+            "name": label,
+            "type": "line",
+            "showSymbol": False,
+            "yAxisIndex": 1 if on_right else 0,
+            "data": clean(data[col], scale),
+            "lineStyle": {"width": 2 if on_right else 3, "color": colour},
+            "itemStyle": {"color": colour},
+        }
+        if i == 0:
+            s["markArea"] = _history_area()
+        series.append(s)
+        if reference is not None:
+            series.append(
+                {
+                    "name": f"{label} (preset)",
+                    "type": "line",
+                    "showSymbol": False,
+                    "yAxisIndex": 1 if on_right else 0,
+                    "data": clean(reference[col], scale),
+                    "lineStyle": {"width": 1.5, "type": "dashed", "color": colour},
+                    "itemStyle": {"color": colour},
+                }
+            )
+    opt["series"] = series
+    opt["legend"]["data"] = [label for _, label, _ in chart.series + chart.right]  # not the dashed copies
+    if reference is not None:
+        opt["title"]["subtext"] += " Dashed: the preset as shipped."
+    if chart.percent:
+        opt["yAxis"][0].update(min=0, max=100, scale=False)
+    return opt
+
+
+def group_of(world: World, choice: np.ndarray) -> np.ndarray:
+    """0 Chinese open, 1 Western open, 2 closed, 3 no model yet, for each chosen family index."""
+    f = np.maximum(choice, 0)
+    cn = np.array(ORIGINS)[world.origin] == "CN"
+    group = np.where(world.open[f], np.where(cn[f], 0, 1), 2)
+    return np.where(choice < 0, 3, group)
+
+
+def network_option(
+    world: World,
+    nodes: np.ndarray,
+    egos: np.ndarray,
+    edges: Sequence[tuple[int, int]],
+    xy: np.ndarray,
+    choice: np.ndarray,
+    names: Sequence[int] | None = None,
+) -> dict:
+    """The sampled developers, coloured by the origin of their model; clicking one inspects it.
+
+    `names` label the nodes (the agents' ids); by default their population index.
+    """
+    names = nodes if names is None else names
+    groups = group_of(world, choice[nodes])
+    fams = ["none yet" if c < 0 else world.families[c] for c in choice[nodes]]
+    data = [
+        {
+            "name": str(int(name)),
+            "value": fam,
+            "x": round(float(x) * 1000, 1),
+            "y": round(float(y) * 1000, 1),
+            "category": int(g),
+            "symbolSize": 11 if ego else 7,
+        }
+        for name, ego, (x, y), g, fam in zip(names, egos, xy, groups, fams, strict=True)
+    ]
+    return {
+        "animation": False,
+        "title": {
+            "text": f"Who watches whom: {len(nodes)} sampled developers",
+            "subtext": "Colour: origin of the model each uses. Click a dot to inspect that developer.",
+            "left": 8,
+            "textStyle": {"fontSize": 16},
+        },
+        "tooltip": {"formatter": "Developer agent {b}: {c}", "textStyle": FONT},
+        "legend": {"bottom": 0, "data": list(GROUPS), "textStyle": FONT},
+        "toolbox": {"right": 8, "feature": {"saveAsImage": {"title": "PNG", "pixelRatio": 2}}},
+        "series": [
+            {
+                "type": "graph",
+                "layout": "none",
+                "top": 70,
+                "bottom": 40,
+                "categories": [
+                    {"name": n, "itemStyle": {"color": c}} for n, c in zip(GROUPS, GROUP_COLOURS, strict=True)
+                ],
+                "data": data,
+                "links": [{"source": int(a), "target": int(b)} for a, b in edges],
+                "lineStyle": {"color": "#999", "opacity": 0.35, "width": 0.8},
+                "emphasis": {"focus": "adjacency"},
+            }
+        ],
+    }
+
+
+def labs_option(world: World, usage_share: np.ndarray, available: np.ndarray) -> dict:
+    """Usage share per family (one bar per lab); clicking a bar inspects that lab."""
+    cn = np.array(ORIGINS)[world.origin] == "CN"
+    colours = [RED if c and o else BLUE if o else GREY for c, o in zip(cn, world.open, strict=True)]
+    opt = _base("Labs: usage share by family", "% of tokens", "Click a bar to inspect that lab.")
+    opt["tooltip"] = {"trigger": "item", "textStyle": FONT}
+    opt["legend"] = {"show": False}
+    opt["grid"] = {"left": 56, "right": 16, "top": 70, "bottom": 90}
+    opt["xAxis"] = {"type": "category", "data": list(world.families), "axisLabel": {"rotate": 40, "fontSize": 12}}
+    opt["series"] = [
+        {
+            "type": "bar",
+            "name": "usage share",
+            "data": [
+                {"value": v, "itemStyle": {"color": col, "opacity": 1.0 if a else 0.3}}
+                for v, col, a in zip(clean(usage_share, 100), colours, available, strict=True)
+            ],
+        }
+    ]
+    return opt
+
+
+def regions_option(regions: Sequence[str], shares: dict[str, Sequence[float]]) -> dict:
+    """Per-region breakdown: each region's tokens on Chinese open, Western open and closed models."""
+    opt = _base("Regions: usage share by origin", "", "Click a region to see its numbers.")
+    opt["tooltip"] = {"trigger": "axis", "axisPointer": {"type": "shadow"}, "textStyle": FONT}
+    opt["grid"] = {"left": 110, "right": 24, "top": 70, "bottom": 50}
+    opt["xAxis"] = {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%", **FONT}}
+    opt["yAxis"] = {"type": "category", "data": list(regions), "axisLabel": FONT, "inverse": True}
+    cols = ("usage_share_cn_open", "usage_share_west_open", "usage_share_closed")
+    opt["series"] = [
+        {
+            "name": name,
+            "type": "bar",
+            "stack": "share",
+            "data": clean(shares[col], 100),
+            "itemStyle": {"color": colour},
+        }
+        for col, name, colour in zip(cols, GROUPS, GROUP_COLOURS, strict=False)
+    ]
+    return opt
+
+
+def band_option(
+    title: str,
+    unit: str,
+    x: Sequence[str],
+    bands: dict[str, dict[str, Sequence[float]]],
+    scale: float = 1.0,
+) -> dict:
+    """Median lines with shaded 5-95% bands, one colour per scenario (`bands[name]` has lo, median, hi)."""
+    opt = _base(title, unit, "Lines: median over seeds; shaded: 5-95% of seeds.")
+    opt["xAxis"] = {"type": "category", "data": list(x), "axisLabel": YEARS, "boundaryGap": False}
+    series = []
+    for i, (name, b) in enumerate(bands.items()):
+        colour = SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)]
+        lo, hi = np.asarray(b["lo"], float), np.asarray(b["hi"], float)
+        stack = f"band{i}"
+        series += [
+            {
+                "name": f"{name} 5%",
+                "type": "line",
+                "data": clean(lo, scale),
+                "stack": stack,
+                "stackStrategy": "all",
+                "lineStyle": {"opacity": 0},
+                "showSymbol": False,
+                "tooltip": {"show": False},
+                "legendHoverLink": False,
+            },
+            {
+                "name": f"{name} band",
+                "type": "line",
+                "data": clean(hi - lo, scale),
+                "stack": stack,
+                "stackStrategy": "all",
+                "lineStyle": {"opacity": 0},
+                "areaStyle": {"color": colour, "opacity": 0.18},
+                "showSymbol": False,
+                "tooltip": {"show": False},
+            },
+            {
+                "name": name,
+                "type": "line",
+                "data": clean(b["median"], scale),
+                "showSymbol": False,
+                "lineStyle": {"width": 3, "color": colour},
+                "itemStyle": {"color": colour},
+            },
+        ]
+    series[0]["markArea"] = _history_area()
+    opt["series"] = series
+    opt["legend"]["data"] = list(bands)
+    return opt

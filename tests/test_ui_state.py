@@ -1,0 +1,222 @@
+"""The UI's plain-Python pieces: settings and shared links, the live run, charts, compare, calibration, export."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from sim.errors import InputError
+from sim.params import REGISTRY
+from sim.policies import KINDS
+from sim.ui_about import about_markdown
+from sim.ui_calibration import load_targets, report, simulated_value
+from sim.ui_charts import LIVE_CHARTS, band_option, line_option, months_axis, network_option
+from sim.ui_compare import CompareJob, compare_entries
+from sim.ui_export import bands_png, charts_png, tables_zip
+from sim.ui_state import LiveRun, Settings, decode, encode, parse_field, parse_param
+
+SMALL = {"n_developers": 300, "months": 30}
+POLICY = {"kind": "pricing", "start": "2026-07", "origins": ["CN"], "regions": ["US", "EU"], "multiplier": 1.5}
+
+
+def small(**kw) -> Settings:
+    return Settings(params=dict(SMALL), **kw)
+
+
+# --- shared links ---------------------------------------------------------------------------------
+
+
+def test_a_shared_link_restores_every_changed_control():
+    s = Settings(
+        scenario="regulatory_fragmentation",
+        seed=7,
+        params={"beta_open": P.high, "reactive_us_controls": True, "n_developers": 1000},
+        policies=(POLICY,),
+        off=(1, 3),
+        month=30,
+        speed=9,
+        tab="compare",
+        compare=("explore", "baseline", "convergence"),
+        seeds=12,
+        compare_n=800,
+    )
+    back, errors = decode(encode(s))
+    assert errors == []
+    assert back == s
+
+
+def test_a_fresh_page_link_is_short_and_readable():
+    assert encode(Settings()) == "scenario=baseline"
+    q = encode(replace(Settings(), policies=(POLICY,)))
+    assert "policy=pricing;start=2026-07;origins=CN;regions=US,EU;multiplier=1.5" in q
+
+
+def test_a_bad_item_in_a_link_is_reported_and_the_rest_restored():
+    ok = (REGISTRY["bass_q"].low + REGISTRY["bass_q"].high) / 2
+    s, errors = decode(f"scenario=baseline&beta_open=99&bogus=1&seed=-3&policy=pricing;start=2026-13&bass_q={ok}")
+    assert s.params == {"bass_q": ok}
+    assert len(errors) == 4
+    assert any("beta_open = '99'" in e for e in errors)
+    assert all("not allowed; expected" in e for e in errors)
+    assert any("bogus" in e for e in errors) and any("seed" in e for e in errors) and any("start" in e for e in errors)
+
+
+def test_parameters_equal_to_the_preset_are_not_changes():
+    s = Settings()
+    preset = s.preset_params()["beta_open"]
+    assert s.with_param("beta_open", preset).params == {}
+    assert s.with_param("beta_open", P.low).with_param("beta_open", preset).params == {}
+
+
+# --- typed values ------------------------------------------------------------------------------------
+
+
+P = REGISTRY["beta_open"]
+
+
+@pytest.mark.parametrize("text", ["abc", str(P.high + 1), str(P.low - 1), "", "1e999", "nan"])
+def test_a_bad_typed_parameter_names_field_value_and_range(text):
+    with pytest.raises(InputError) as err:
+        parse_param("beta_open", text)
+    msg = str(err.value)
+    assert "beta_open" in msg and f"[{P.low:g}, {P.high:g}]" in msg and "not allowed" in msg
+
+
+def test_typed_values_take_the_registry_type():
+    assert parse_param("n_developers", "20,000") == 20000
+    assert isinstance(parse_param("n_developers", "1500"), int)
+    assert parse_param("reactive_us_controls", "true") is True
+    with pytest.raises(InputError):
+        parse_param("n_developers", "10.5")
+
+
+def test_policy_fields_are_checked_by_their_spec():
+    assert parse_field("chip_export_controls", "tightness", "0.9", "w") == 0.9
+    assert parse_field("pricing", "regions", ["US", "EU"], "w") == ["US", "EU"]
+    for kind, name, bad in (("chip_export_controls", "tightness", "2"), ("pricing", "regions", ["Mars"])):
+        with pytest.raises(InputError, match=name):
+            parse_field(kind, name, bad, "w")
+    with pytest.raises(InputError, match="start"):
+        parse_field("pricing", "start", "2026-13", "w")
+
+
+# --- the live run --------------------------------------------------------------------------------------
+
+
+def test_a_live_run_follows_its_settings_and_restores_its_month():
+    run = LiveRun(small(month=5, off=(0,), policies=(POLICY,)))
+    assert run.t == 5 and run.months == 30
+    assert len(run.scenario.policies) == len(Settings().preset().policies)  # one off, one added
+    assert run.step(3) and run.t == 8
+    assert len(run.tables()["timeseries"]) == 8
+    s = run.sample
+    assert len(s.nodes) == len(s.xy) and s.egos.sum() > 0
+    assert max(max(e) for e in s.edges) < len(s.nodes)
+    assert np.all((s.xy >= 0) & (s.xy <= 1))
+
+
+def test_a_live_run_stops_at_its_last_month():
+    run = LiveRun(Settings(params={"n_developers": 100, "months": 3}))
+    run.step(10)
+    assert run.t == 3 and run.done and not run.step()
+
+
+# --- charts ----------------------------------------------------------------------------------------------
+
+
+def test_chart_options_are_json_and_grow_with_the_run():
+    run = LiveRun(small(month=4))
+    data = {k: v[: run.t] for k, v in run.model.recorder.ts.items()}
+    x = months_axis(run.months)
+    for chart in LIVE_CHARTS:
+        opt = line_option(chart, x, data, reference=data)
+        json.dumps(opt, allow_nan=False)  # NaN would break the browser's JSON
+        assert all(len(s["data"]) == 4 for s in opt["series"])
+        assert len(opt["series"]) == 2 * len(chart.columns)
+    m, s = run.model, run.sample
+    net = network_option(m.world, s.nodes, s.egos, s.edges, s.xy, m.choice)
+    assert len(net["series"][0]["data"]) == len(s.nodes)
+
+
+def test_bands_stack_to_the_right_values():
+    lo, med, hi = np.array([0.1, -0.2]), np.array([0.2, 0.0]), np.array([0.4, 0.1])
+    opt = band_option("t", "%", ["2023-01", "2023-02"], {"a": {"lo": lo, "median": med, "hi": hi}}, 100)
+    base, width, line = opt["series"]
+    assert base["data"] == [10.0, -20.0] and width["data"] == [30.0, 30.0] and line["data"] == [20.0, 0.0]
+    assert base["stackStrategy"] == "all"  # negative lower bounds stack correctly
+
+
+# --- compare ---------------------------------------------------------------------------------------------
+
+
+def test_compare_bands_and_paired_differences():
+    s = small(compare=("explore", "baseline"))
+    entries = compare_entries(replace(s, params=dict(SMALL)))
+    same = [(entries[0][0], entries[0][1]), ("again", entries[0][1])]  # the same scenario twice
+    job = CompareJob(same, seeds=10, n_developers=200, processes=False).start().wait(120)
+    assert job.error is None and job.progress == 1.0
+    r = job.result
+    assert r.runs[r.names[0]].shape[:2] == (10, 30)
+    diff = r.differences("usage_share_cn_open")["again − " + r.names[0]]
+    assert np.allclose(np.nan_to_num(diff["median"]), 0.0)  # same seed, same scenario: no difference
+    b = r.bands("usage_share_cn_open")[r.names[0]]
+    assert np.all(np.nan_to_num(b["lo"]) <= np.nan_to_num(b["hi"]) + 1e-12)
+    table = r.table()
+    assert set(table.columns) == {"scenario", "month", "metric", "p5", "median", "p95"}
+
+
+def test_compare_entries_name_the_explore_settings():
+    s = Settings(params={"beta_open": 2.0}, compare=("explore", "baseline"))
+    (name, first), (_, second) = compare_entries(s)
+    assert "edited" in name and first.params == {"beta_open": 2.0} and second.params == {}
+
+
+# --- calibration, export, about -----------------------------------------------------------------------
+
+
+def test_calibration_report_computes_targets_from_a_run():
+    targets = load_targets()
+    assert len(targets) >= 5
+    run = LiveRun(Settings(params={"n_developers": 400, "months": 36}, month=36))
+    rep = report(targets, run.tables())
+    assert list(rep["target"]) == [t.id for t in targets]
+    computed = rep["model"].notna().sum()
+    assert computed >= len(targets) - 2  # every target with a machine-readable definition
+    unknown = replace(targets[0], id="no_such_target", raw={})
+    assert simulated_value(unknown, run.tables()) is None
+
+
+def test_exports_are_csv_zip_and_png():
+    run = LiveRun(small(month=6))
+    data = tables_zip(run.tables(), "note")
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert {"timeseries.csv", "families.csv", "regions.csv", "README.txt"} <= set(names)
+    x = months_axis(run.months)
+    png = charts_png(run.tables()["timeseries"], x, "t")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    band = {"a": {"lo": np.zeros(30), "median": np.ones(30), "hi": np.full(30, 2.0)}}
+    assert bands_png([("m", "u", band, 1.0)], x, "t")[:4] == b"\x89PNG"
+
+
+def test_about_covers_every_parameter_policy_and_source():
+    text = about_markdown()
+    for name, p in REGISTRY.items():
+        assert f"`{name}`" in text and p.source in text
+    for kind in KINDS:
+        assert kind in text
+    for t in load_targets():
+        assert t.source in text
+    assert "Things to try" in text and "Assumptions and limits" in text
+
+
+def test_the_about_pages_links_open_valid_states():
+    links = re.findall(r"\]\((\?[^)]+)\)", about_markdown())
+    assert len(links) >= 3
+    for link in links:
+        assert decode(link[1:])[1] == [], link
