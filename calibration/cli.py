@@ -5,31 +5,28 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sim.argtypes import number, whole
 from sim.errors import InputError
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return value
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add `calibrate` and `report` to the `weightshift` command."""
     cal = sub.add_parser("calibrate", help="fit the calibrated parameters to calibration/targets.toml")
-    cal.add_argument("--budget", type=_positive, default=12_000, help="model runs at most (default 12000)")
-    cal.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
+    cal.add_argument("--budget", type=whole(1), default=12_000, help="model runs at most (default 12000)")
+    cal.add_argument("--workers", type=whole(1), default=2, help="processes (default 2)")
     cal.add_argument("--resume", action="store_true", help="continue an interrupted calibration")
+    cal.add_argument(
+        "--margin",
+        type=number(0.0, 0.45),
+        default=0.0,
+        help="aim at the inner part of each range: narrow it by this fraction of its width on each side",
+    )
     cal.add_argument("--out", type=Path, help="folder for the results (default: the calibration package)")
     rep = sub.add_parser("report", help="write a report (calibration: fit table, plots, summary)")
     rep.add_argument("what", choices=["calibration"])
     rep.add_argument("--out", type=Path, required=True, help="folder for the report")
-    rep.add_argument("--draws", type=_positive, default=100, help="posterior draws to simulate (default 100)")
-    rep.add_argument("--workers", type=_positive, default=2, help="processes (default 2)")
+    rep.add_argument("--draws", type=whole(1), default=100, help="posterior draws to simulate (default 100)")
+    rep.add_argument("--workers", type=whole(1), default=2, help="processes (default 2)")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
@@ -37,7 +34,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
     from calibration.fit import HERE, Settings, fit
 
-    settings = Settings(budget=args.budget)
+    settings = Settings(budget=args.budget, margin=args.margin)
     out = args.out or HERE
     if args.resume and not (out / "work" / "journal.jsonl").exists():
         raise InputError("--resume", "journal", str(out / "work" / "journal.jsonl"), "an earlier calibration to resume")

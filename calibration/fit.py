@@ -45,7 +45,7 @@ class Settings:
     first: int = 1024  # Sobol candidates of generation 0 (a power of two)
     batch: int = 96  # candidates proposed at a time in later generations
     seeds: int = 2  # model runs per candidate; the distance uses their mean
-    margin: float = 0.2  # aim at the inner 60% of each range, so single runs stay inside it
+    margin: float = 0.0  # > 0: aim at the inner part of each range (see Target.miss)
     quantile: float = 0.5  # next tolerance = this quantile of the current population's distances
     budget: int = 12_000  # model runs at most (candidates x seeds)
     seed: int = 20251231
@@ -233,8 +233,11 @@ def posterior_table(fitter: Fitter, pop: dict) -> pd.DataFrame:
     rows = []
     n = len(pop["unit"])
     for point, w, d, values in zip(fitter._points(pop["unit"]), pop["weight"], pop["dist"], pop["values"], strict=True):
-        rows.append(point | {"weight": 1.0 / n, "importance_weight": w, "distance": d}
-                    | {f"sim_{k}": v for k, v in values.items()})
+        rows.append(
+            point
+            | {"weight": 1.0 / n, "importance_weight": w, "distance": d}
+            | {f"sim_{k}": v for k, v in values.items()}
+        )
     return pd.DataFrame(rows)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from calibration import cli as calibration_cli
 from sim import sweep_cli
+from sim.argtypes import whole
 from sim.errors import FileProblem, InputError
 
 EXIT_INPUT = 2
@@ -24,43 +25,13 @@ class _Parser(argparse.ArgumentParser):
         raise FileProblem(self.prog, message)
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed {text!r} is not a whole number >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed {text!r} is not a whole number >= 0")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number in [1, 10000]") from None
-    if not 1 <= value <= 10_000:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number in [1, 10000]")
-    return value
-
-
-def _sizes(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not a whole number") from None
-    if not 50 <= value <= 2_000_000:
-        raise argparse.ArgumentTypeError(f"size {text!r} is not in [50, 2000000]")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="weightshift", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a scenario and write its tables")
     run.add_argument("scenario", help="a shipped scenario name (see `weightshift scenarios`) or a .toml path")
-    run.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    run.add_argument("--seed", type=whole(0), default=0, help="random seed (default 0)")
     run.add_argument(
         "--set",
         action="append",
@@ -70,11 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", type=Path, help="folder for timeseries/families/regions .csv and .parquet")
     run.add_argument("--no-parquet", action="store_true", help="write CSV only")
-    run.add_argument("--draws", type=_count, help="run K posterior draws (own seed each): median, 5-95%% band")
-    run.add_argument("--workers", type=_count, default=1, help="processes for --draws (default 1)")
+    run.add_argument(
+        "--draws", type=whole(1, 10_000), help="run K posterior draws (own seed each): median, 5-95%% band"
+    )
+    run.add_argument("--workers", type=whole(1, 10_000), default=1, help="processes for --draws (default 1)")
 
     bench = sub.add_parser("bench", help="measure developer-months per second")
-    bench.add_argument("--sizes", type=_sizes, nargs="+", default=[20_000, 200_000], help="population sizes")
+    bench.add_argument(
+        "--sizes", type=whole(50, 2_000_000), nargs="+", default=[20_000, 200_000], help="population sizes"
+    )
     bench.add_argument("--months", type=int, default=96, choices=range(1, 241), metavar="MONTHS")
     bench.add_argument(
         "--reference-months",

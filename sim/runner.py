@@ -184,7 +184,7 @@ class Journal:
                 self._ts_fd = os.open(self.ts_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             ts = np.ascontiguousarray(result.timeseries, dtype="<f8")
             head = np.array([result.run_id, ts.shape[0], ts.shape[1]], dtype="<i8")
-            os.write(self._ts_fd, head.tobytes() + ts.tobytes())
+            _write_all(self._ts_fd, head.tobytes() + ts.tobytes())
         rec = {
             "run_id": result.run_id,
             "ok": result.ok,
@@ -193,13 +193,20 @@ class Journal:
             "attempts": attempts,
             "elapsed": round(result.elapsed, 6),
         }
-        os.write(self._fd, (json.dumps(rec) + "\n").encode())
+        _write_all(self._fd, (json.dumps(rec) + "\n").encode())
         self.records[result.run_id] = rec
 
     def close(self) -> None:
         os.close(self._fd)
         if self._ts_fd is not None:
             os.close(self._ts_fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Append `data`: one write() for a journal line in practice; loops if the OS writes less."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _ts_records(path: Path) -> Iterable[tuple[int, int, int, int]]:

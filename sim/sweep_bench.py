@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +36,12 @@ beta_trust = {{ low = 1.0, high = 1.3 }}
 """
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of every descendant that has ended (pool and Dask workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def measure(runs: int, n: int, months: int, configs: list[tuple[str, int, bool]]) -> pd.DataFrame:
     """One row per configuration: wall time, runs/hour, mean in-worker run time, overhead."""
     tmp = Path(tempfile.mkdtemp(prefix="weightshift-bench-"))
@@ -42,22 +49,23 @@ def measure(runs: int, n: int, months: int, configs: list[tuple[str, int, bool]]
     path.write_text(BODY.format(runs=runs, n=n, months=months))
     sweep = load(path)
     run_task(sweep.task(0))  # warm up imports and caches, as a worker would be
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     direct = [run_task(sweep.task(r)) for r in range(runs)]
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     ref = [r.outputs for r in direct]
-    rows = [
-        {"backend": "direct sim.run loop", "workers": 1, "wall_s": wall, "startup_s": 0.0, "mean_run_s": wall / runs}
-    ]
+    rows = [{"backend": "direct sim.run loop", "workers": 1, "wall_s": wall, "startup_s": 0.0, "cpu_s": cpu}]
+    rows[0]["mean_run_s"] = wall / runs
     for backend, workers, tune in configs:
         os.environ["WEIGHTSHIFT_DASK_MALLOC"] = "tune" if tune else "keep"
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         res = run_sweep(sweep, tmp / f"{backend}-{workers}-{tune}", workers=workers, backend=backend)
         wall = time.perf_counter() - t0
+        time.sleep(1)  # let Dask's nannies reap their workers, so that their CPU time is counted
+        cpu = cpu_seconds() - c0
         assert res.results[sweep.outputs.names].to_numpy().tolist() == ref, "results differ"
         label = backend if tune or backend == "local" else "dask, MALLOC_TRIM_THRESHOLD_=65536 kept"
         start = res.stats["startup_s"]
-        row = {"backend": label, "workers": workers, "wall_s": wall, "startup_s": start}
+        row = {"backend": label, "workers": workers, "wall_s": wall, "startup_s": start, "cpu_s": cpu}
         rows.append(row | {"mean_run_s": res.stats["mean_run_s"]})
     os.environ.pop("WEIGHTSHIFT_DASK_MALLOC", None)
     df = pd.DataFrame(rows)
@@ -66,6 +74,8 @@ def measure(runs: int, n: int, months: int, configs: list[tuple[str, int, bool]]
     # worker-seconds per run beyond a direct run: with the start-up, and without it (steady state)
     df["overhead_pct"] = (df.wall_s * df.workers / runs - base) / base * 100
     df["overhead_pct_after_startup"] = ((df.wall_s - df.startup_s) * df.workers / runs - base) / base * 100
+    # CPU seconds beyond a direct run's (robust to other load on the machine; start-up included)
+    df["cpu_overhead_pct"] = (df.cpu_s / df.cpu_s.iloc[0] - 1) * 100
     return df
 
 
@@ -75,10 +85,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n-developers", type=int, default=20000)
     p.add_argument("--months", type=int, default=96)
     p.add_argument("--no-dask", action="store_true")
+    p.add_argument("--no-malloc", action="store_true", help="skip the runs with Dask's malloc setting kept")
     args = p.parse_args(argv)
     configs = [("local", 1, True), ("local", 2, True)]
     if not args.no_dask:
-        configs += [("dask", 1, True), ("dask", 2, True), ("dask", 1, False), ("dask", 2, False)]
+        configs += [("dask", 1, True), ("dask", 2, True)]
+        configs += [] if args.no_malloc else [("dask", 1, False), ("dask", 2, False)]
     df = measure(args.runs, args.n_developers, args.months, configs)
     print(f"{args.runs} runs of {args.n_developers} developers x {args.months} months; load {os.getloadavg()[0]:.2f}")
     print(df.to_string(index=False, float_format=lambda x: f"{x:,.3f}"))

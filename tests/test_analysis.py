@@ -88,9 +88,9 @@ def test_morris_and_grid_give_zero_to_a_factor_without_effect(tmp_path, kind, na
         assert set(a.main_effects.factor) == {"efficiency_growth_cn", "beta_trust", "late.tightness"}
 
 
-def test_lhs_gives_delta_and_s1_for_every_factor(tmp_path):
+def test_lhs_gives_s1_and_pawn_for_every_factor(tmp_path):
     a = analyze(make_sweep(tmp_path, "lhs"), write=False)
-    assert set(a.indices.measure) == {"delta", "S1"}
+    assert set(a.indices.measure) == {"S1", "pawn"}
     assert len(a.indices) == 2 * 3 * 2  # outputs x factors x measures
 
 
