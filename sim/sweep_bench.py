@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sim.runner import run_sweep, run_task
@@ -62,7 +63,8 @@ def measure(runs: int, n: int, months: int, configs: list[tuple[str, int, bool]]
         wall = time.perf_counter() - t0
         time.sleep(1)  # let Dask's nannies reap their workers, so that their CPU time is counted
         cpu = cpu_seconds() - c0
-        assert res.results[sweep.outputs.names].to_numpy().tolist() == ref, "results differ"
+        got = res.results[sweep.outputs.names].to_numpy(dtype=float)
+        assert np.array_equal(got, np.array(ref, dtype=float), equal_nan=True), "results differ"
         label = backend if tune or backend == "local" else "dask, MALLOC_TRIM_THRESHOLD_=65536 kept"
         start = res.stats["startup_s"]
         row = {"backend": label, "workers": workers, "wall_s": wall, "startup_s": start, "cpu_s": cpu}

@@ -12,39 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number in (0, 1]") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number in (0, 1]")
-    return value
+from sim.argtypes import number, whole
 
 
 def _backend_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1)")
+    p.add_argument("--workers", type=whole(1), default=1, help="worker processes (default 1)")
     p.add_argument("--backend", choices=("local", "dask"), default="local", help="process pool or Dask (default local)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://host:8786 (Dask only)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -63,18 +35,18 @@ def add_parsers(sub: Any) -> None:
     sw.add_argument("--out", type=Path, help="results folder (required unless --dry-run)")
     _backend_flags(sw)
     sw.add_argument("--resume", action="store_true", help="continue a stopped sweep in --out")
-    sw.add_argument("--samples", type=_positive, help="override the file's sample count")
-    sw.add_argument("--reps", type=_positive, help="override the file's replications (seeds per point)")
+    sw.add_argument("--samples", type=whole(1), help="override the file's sample count")
+    sw.add_argument("--reps", type=whole(1), help="override the file's replications (seeds per point)")
     _set_flag(sw, "in every run (overrides the file's [params])")
-    sw.add_argument("--retries", type=_count, default=2, help="retries of a failing run before it is recorded (2)")
+    sw.add_argument("--retries", type=whole(0), default=2, help="retries of a failing run before it is recorded (2)")
     sw.add_argument("--dry-run", action="store_true", help="validate and print the design; run nothing")
 
     sub.add_parser("sweeps", help="list the shipped sweep files")
 
     cp = sub.add_parser("compare", help="compare scenarios with common random numbers")
     cp.add_argument("scenarios", nargs="+", help="two or more scenarios (names or .toml); the first is the reference")
-    cp.add_argument("--reps", type=_positive, default=10, help="paired seeds per scenario (default 10)")
-    cp.add_argument("--seed", type=_count, default=0, help="seed the paired seeds derive from (default 0)")
+    cp.add_argument("--reps", type=whole(1), default=10, help="paired seeds per scenario (default 10)")
+    cp.add_argument("--seed", type=whole(0), default=0, help="seed the paired seeds derive from (default 0)")
     _set_flag(cp, "in every run")
     cp.add_argument("--at", action="extend", nargs="+", metavar="YYYY-MM", help="months of the table")
     cp.add_argument("--out", type=Path, default=Path("results/compare"), help="folder for table and plot")
@@ -83,7 +55,8 @@ def add_parsers(sub: Any) -> None:
     an = sub.add_parser("analyze", help="sensitivity indices and a PRIM box for a finished sweep")
     an.add_argument("dir", type=Path, help="a sweep results folder")
     an.add_argument("--condition", help='e.g. "usage_share_cn_open@2030-12 > 0.5" (default: the sweep file\'s)')
-    an.add_argument("--min-coverage", type=_fraction, help="smallest coverage of the reported PRIM box")
+    coverage = number(0.0, 1.0, open_low=True)
+    an.add_argument("--min-coverage", type=coverage, help="smallest coverage of the reported PRIM box")
     an.add_argument("--outputs", nargs="+", help="only these outputs")
 
 
