@@ -57,8 +57,8 @@ case "${1:-}" in
     exec .venv/bin/weightshift ui ;;
   test)
     shift
-    .venv/bin/ruff check sim tests
-    .venv/bin/ruff format --check sim tests
+    .venv/bin/ruff check sim calibration tests
+    .venv/bin/ruff format --check sim calibration tests
     exec .venv/bin/python -m pytest "$@" ;;
   *)
     exec .venv/bin/weightshift "$@" ;;
