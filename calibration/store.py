@@ -1,7 +1,7 @@
 """Reading and writing the calibration's results: the posterior sample and the point estimate.
 
 `calibrated.toml` holds the point estimate that every scenario starts from; `posterior.csv` the
-accepted parameter sets with their ABC weights, which `weightshift run --draws K` samples.
+accepted parameter sets, which `weightshift run --draws K` samples (`sim.ensemble` reads it).
 Both are written atomically (temporary file, then rename).
 """
 
@@ -38,10 +38,7 @@ def _toml_value(v: object) -> str:
 def save_results(out: Path, posterior: pd.DataFrame, point: dict, summary: dict) -> None:
     """Write posterior.csv and calibrated.toml into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{POSTERIOR}.", dir=out)
-    os.close(fd)
-    posterior.to_csv(tmp, index=False, float_format="%.10g")
-    os.replace(tmp, out / POSTERIOR)
+    _atomic_write(out / POSTERIOR, posterior.to_csv(index=False, float_format="%.10g"))
     lines = [
         "# The calibrated parameter set: the default that every scenario starts from.",
         f"# Written by `weightshift calibrate` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; do not edit by hand.",
@@ -63,12 +60,3 @@ def _package_file(name: str):
 def calibration_summary() -> dict:
     f = _package_file(CALIBRATED)
     return dict(tomllib.loads(f.read_text(encoding="utf-8"))["summary"]) if f.is_file() else {}
-
-
-def posterior() -> pd.DataFrame:
-    """The shipped posterior sample (empty if there is none)."""
-    f = _package_file(POSTERIOR)
-    if not f.is_file():
-        return pd.DataFrame()
-    with resources.as_file(f) as path:
-        return pd.read_csv(path)

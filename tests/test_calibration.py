@@ -195,6 +195,8 @@ def test_posterior_draws_give_ordered_bands(tmp_path):
         ["report", "calibration"],
         ["report", "nothing", "--out", "x"],
         ["run", "baseline", "--draws", "0"],
+        ["calibrate", "--margin", "0.9"],
+        ["docs", "--readme", "no/such/README.md"],
     ],
 )
 def test_bad_calibration_flags_are_one_line_and_exit_2(argv, capsys):
