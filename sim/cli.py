@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from calibration import cli as calibration_cli
-from sim import sweep_cli
 from sim.argtypes import whole
+from sim.batch import cli as sweep_cli
 from sim.errors import FileProblem, InputError
 
 EXIT_INPUT = 2
@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     docs = sub.add_parser("docs", help="regenerate the README's parameter and output tables")
     docs.add_argument("--readme", type=Path, default=Path("README.md"))
     calibration_cli.add_parsers(sub)
-    sweep_cli.add_parsers(sub)  # sweep, sweeps, compare, analyze (sim/sweep_cli.py)
-    ui = sub.add_parser("ui", help="serve the browser UI (Explore, Compare, Calibration, About)")  # sim/app.py
+    sweep_cli.add_parsers(sub)  # sweep, sweeps, compare, analyze (sim/batch/cli.py)
+    ui = sub.add_parser("ui", help="serve the browser UI (Explore, Compare, Calibration, About)")  # sim/ui/app.py
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=int, default=8765, choices=range(1, 65536), metavar="PORT", help="default 8765")
     check = sub.add_parser("check", help="validate scenario files without running them")
@@ -164,13 +164,13 @@ def cmd_docs(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from sim.bench import main as bench
+    from sim.batch.bench import main as bench
 
     bench(args.sizes, args.months, args.reference_months)
 
 
 def cmd_ui(args: argparse.Namespace) -> None:
-    from sim.ui_server import serve
+    from sim.ui.server import serve
 
     serve(args.host, args.port)
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.analysis import analyze, prim_box
+from sim.batch.analysis import analyze, prim_box
+from sim.batch.runner import run_sweep
 from sim.cli import main
-from sim.runner import run_sweep
 
 # `late.tightness` belongs to a policy that starts after the last simulated month: a dummy factor
 # whose true importance is exactly zero. efficiency_growth_cn does matter.

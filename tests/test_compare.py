@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.batch.compare import KEY_OUTPUTS, compare
 from sim.cli import main
-from sim.compare import KEY_OUTPUTS, compare
 from sim.scenario import load
 
 SMALL = {"n_developers": 300, "months": 40}  # to 2026-04: past the 2026-01 policies of regulatory_fragmentation

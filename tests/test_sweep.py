@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import sweep as sweeps
+from sim.batch import sweep as sweeps
 from sim.cli import main
 from sim.errors import InputError
 from sim.params import REGISTRY

@@ -28,7 +28,7 @@ def test_the_api_example_runs(tmp_path, monkeypatch, capsys):
 
 
 def test_every_shipped_sweep_file_is_in_the_docs():
-    from sim.sweep import available
+    from sim.batch.sweep import available
 
     text = DOC.read_text(encoding="utf-8")
     for name in available():

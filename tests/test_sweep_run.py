@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 import sim
-from sim.runner import JOURNAL, TS_FILE, run_sweep
-from sim.sweep import TS_COLUMNS, load
+from sim.batch.runner import JOURNAL, TS_FILE, run_sweep
+from sim.batch.sweep import TS_COLUMNS, load
 
 SWEEP = """name = "run test"
 scenario = "baseline"
@@ -177,7 +177,7 @@ def test_dask_local_cluster_gives_identical_results_and_survives_a_killed_worker
 
 def test_dask_workers_run_without_the_slow_malloc_setting(tmp_path):
     distributed = pytest.importorskip("distributed")
-    from sim.executors import DaskExecutor
+    from sim.batch.executors import DaskExecutor
 
     with DaskExecutor(os.getpid, workers=1) as ex:
         env = ex.client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))

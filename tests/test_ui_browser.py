@@ -193,7 +193,7 @@ def test_preset_slider_step_and_shared_link(server, page, browser):
     labs = page.locator(".ws-chart-labs")
     labs.scroll_into_view_if_needed()
     box = labs.bounding_box()
-    left, right, bottom, n = 56, 16, 90, 15  # the labs chart's grid (sim.ui_charts.labs_option)
+    left, right, bottom, n = 56, 16, 90, 15  # the labs chart's grid (sim.ui.charts.labs_option)
     x = box["x"] + left + (11 + 0.5) * (box["width"] - left - right) / n
     page.mouse.click(x, box["y"] + box["height"] - bottom - 2)
     page.locator("text=Lab: GPT").wait_for(timeout=10_000)

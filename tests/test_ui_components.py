@@ -6,10 +6,10 @@ import ipyvuetify as v
 import pytest
 import solara
 
-from sim import ui_session as S
 from sim.params import REGISTRY
-from sim.ui_echarts import ChartWidget
-from sim.ui_state import Settings
+from sim.ui import session as S
+from sim.ui.echarts import ChartWidget
+from sim.ui.state import Settings
 
 P = REGISTRY["beta_open"]
 BASE = {"n_developers": 400}  # every page here starts from this change (a small population)
@@ -22,7 +22,7 @@ def page():
         r.value = value
     S.problems.value = []
     S.playing.value = False
-    from sim import app
+    from sim.ui import app
 
     original = app.decode
     app.decode = lambda search: (Settings(params=dict(BASE)), [])
@@ -129,7 +129,7 @@ def test_policies_can_be_switched_off_and_added_with_checked_fields(page):
 
 
 def test_a_bad_shared_link_is_reported_above_the_tabs():
-    from sim import app
+    from sim.ui import app
 
     S.live.value = None
     S.problems.value = []
@@ -146,7 +146,7 @@ def test_a_bad_shared_link_is_reported_above_the_tabs():
 
 
 def test_about_and_calibration_tabs_render():
-    from sim.ui_pages import About, Calibration
+    from sim.ui.pages import About, Calibration
 
     S.settings.value = Settings(params={"n_developers": 300})
     _, rc = solara.render(About(), handle_error=False)

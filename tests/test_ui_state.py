@@ -14,12 +14,12 @@ import pytest
 from sim.errors import InputError
 from sim.params import REGISTRY
 from sim.policies import KINDS
-from sim.ui_about import about_markdown
-from sim.ui_calibration import load_targets, report, simulated_value
-from sim.ui_charts import LIVE_CHARTS, band_option, line_option, months_axis, network_option
-from sim.ui_compare import CompareJob, compare_entries
-from sim.ui_export import bands_png, charts_png, tables_zip
-from sim.ui_state import LiveRun, Settings, decode, encode, parse_field, parse_param
+from sim.ui.about import about_markdown
+from sim.ui.calibration import load_targets, report, simulated_value
+from sim.ui.charts import LIVE_CHARTS, band_option, line_option, months_axis, network_option
+from sim.ui.compare import CompareJob, compare_entries
+from sim.ui.export import bands_png, charts_png, tables_zip
+from sim.ui.state import LiveRun, Settings, decode, encode, parse_field, parse_param
 
 SMALL = {"n_developers": 300, "months": 30}
 POLICY = {"kind": "pricing", "start": "2026-07", "origins": ["CN"], "regions": ["US", "EU"], "multiplier": 1.5}

@@ -18,12 +18,12 @@ import solara
 
 from sim.calendar import month_label
 from sim.recorder import COLUMNS
-from sim.ui_charts import LIVE_CHARTS, group_of, labs_option, line_option, months_axis, network_option, regions_option
-from sim.ui_controls import Fold, Md, NumberField, ParamPanel, PolicyPanel, ScenarioPicker
-from sim.ui_echarts import echart
-from sim.ui_export import charts_png, tables_zip
-from sim.ui_session import apply, live, playing, reference, reset, selected, settings, step, version
-from sim.ui_state import SPEED_RANGE, LiveRun, Settings, encode
+from sim.ui.charts import LIVE_CHARTS, group_of, labs_option, line_option, months_axis, network_option, regions_option
+from sim.ui.controls import Fold, Md, NumberField, ParamPanel, PolicyPanel, ScenarioPicker
+from sim.ui.echarts import echart
+from sim.ui.export import charts_png, tables_zip
+from sim.ui.session import apply, live, playing, reference, reset, selected, settings, step, version
+from sim.ui.state import SPEED_RANGE, LiveRun, Settings, encode
 
 KPIS = (
     ("usage_share_cn_open", "Chinese open", "#d62728"),

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.batch.runner import DESIGN, MANIFEST, read_results
+from sim.batch.sweep import Condition, parse_condition
 from sim.errors import FileProblem, InputError
-from sim.runner import DESIGN, MANIFEST, read_results
-from sim.sweep import Condition, parse_condition
 
 MEASURES = {"sobol": ("S1", "ST"), "morris": ("mu_star", "sigma"), "lhs": ("S1", "pawn"), "grid": ("range",)}
 METHOD = {

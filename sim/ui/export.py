@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from sim.ui_charts import HISTORY_END, LIVE_CHARTS, Chart
+from sim.ui.charts import HISTORY_END, LIVE_CHARTS, Chart
 
 
 def tables_zip(tables: dict[str, pd.DataFrame], readme: str = "") -> bytes:
@@ -84,7 +84,7 @@ def charts_png(ts: pd.DataFrame, x: Sequence[str], title: str, charts: Sequence[
 
 def bands_png(panels: Sequence[tuple[str, str, dict, float]], x: Sequence[str], title: str) -> bytes:
     """Compare charts: each panel is (title, unit, bands by scenario, scale) with lo/median/hi arrays."""
-    from sim.ui_charts import SCENARIO_COLOURS
+    from sim.ui.charts import SCENARIO_COLOURS
 
     fig, axes = _axes_grid(len(panels), title)
     t = np.arange(len(x))

@@ -1,6 +1,6 @@
 """Start the UI server: `weightshift ui [--host 127.0.0.1] [--port 8765]`.
 
-Runs `solara run sim.app` in production mode, set up for a room with no internet: the front end
+Runs `solara run sim.ui.app` in production mode, set up for a room with no internet: the front end
 comes from the local solara-assets package, and Solara's telemetry and version check (both would
 call out to the internet) are switched off. Binds to 127.0.0.1 unless told otherwise.
 """
@@ -21,7 +21,7 @@ def server_command(host: str, port: int) -> list[str]:
         "-m",
         "solara",
         "run",
-        "sim.app",
+        "sim.ui.app",
         "--host",
         host,
         "--port",

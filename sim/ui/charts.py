@@ -2,7 +2,7 @@
 
 Why ECharts: it draws in the browser from a few kilobytes of JSON, so a step at 20,000 developers
 re-renders in milliseconds on the server, and its script ships inside solara-assets (no internet).
-Why one `Chart` list: the live charts, the PNG export (`sim.ui_export`) and the Compare tab all
+Why one `Chart` list: the live charts, the PNG export (`sim.ui.export`) and the Compare tab all
 read the same definitions, and units and meanings come from `sim.recorder.COLUMNS`.
 """
 

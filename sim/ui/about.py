@@ -13,7 +13,7 @@ from importlib import resources
 from sim.params import REGISTRY
 from sim.policies import KINDS
 from sim.recorder import COLUMNS
-from sim.ui_calibration import load_targets
+from sim.ui.calibration import load_targets
 
 INTRO = """
 ## What Weightshift is

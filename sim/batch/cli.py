@@ -61,9 +61,9 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
+    from sim.batch.runner import run_sweep
+    from sim.batch.sweep import load
     from sim.errors import InputError
-    from sim.runner import run_sweep
-    from sim.sweep import load
 
     sweep = load(args.file, samples=args.samples, reps=args.reps, sets=args.set)
     d = sweep.design
@@ -105,7 +105,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def cmd_sweeps(_: argparse.Namespace) -> None:
-    from sim.sweep import available, load
+    from sim.batch.sweep import available, load
 
     for name in available():
         sw = load(name)
@@ -114,7 +114,7 @@ def cmd_sweeps(_: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from sim.compare import compare, format_table
+    from sim.batch.compare import compare, format_table
     from sim.params import parse_assignment
 
     overrides = dict(parse_assignment(a) for a in args.set)
@@ -136,7 +136,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
-    from sim.analysis import MEASURES, analyze
+    from sim.batch.analysis import MEASURES, analyze
 
     a = analyze(args.dir, condition=args.condition, outputs=args.outputs, min_coverage=args.min_coverage)
     first = MEASURES[a.design][0]

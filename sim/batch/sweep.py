@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 
 from sim import scenario as scenarios
+from sim.batch.outputs import STATS, TS_COLUMNS, Condition, Outputs, parse_condition
 from sim.calendar import month_index
 from sim.errors import FileProblem, InputError
 from sim.params import REGISTRY, check, defaults, parse_assignment
 from sim.policies import KINDS, make_policy
 from sim.scenario import Scenario
-from sim.sweep_outputs import STATS, TS_COLUMNS, Condition, Outputs, parse_condition
 from sim.world import load_world
 
 SWEEP_DIR = scenarios.SCENARIO_DIR / "sweeps"

@@ -1,6 +1,6 @@
 """Benchmark of the sweep backends: runs per hour with 1 and 2 workers, and per-run overhead.
 
-`python -m sim.sweep_bench [--runs 100] [--n-developers 20000] [--months 96]` runs the same
+`python -m sim.batch.sweep_bench [--runs 100] [--n-developers 20000] [--months 96]` runs the same
 Latin-hypercube sweep of default-size runs directly in this process (the reference: a loop of
 `sim.run`), then on the process pool and on a Dask LocalCluster with 1 and 2 workers, and on
 Dask with its default `MALLOC_TRIM_THRESHOLD_=65536` left in place. Results are identical in
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.runner import run_sweep, run_task
-from sim.sweep import load
+from sim.batch.runner import run_sweep, run_task
+from sim.batch.sweep import load
 
 BODY = """name = "bench"
 scenario = "baseline"
@@ -82,7 +82,7 @@ def measure(runs: int, n: int, months: int, configs: list[tuple[str, int, bool]]
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m sim.sweep_bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m sim.batch.sweep_bench", description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=100)
     p.add_argument("--n-developers", type=int, default=20000)
     p.add_argument("--months", type=int, default=96)

@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from sim import scenario as scenarios
+from sim.batch.executors import make_executor
+from sim.batch.runner import ProgressBar, TaskResult, drive, run_task
+from sim.batch.sweep import TS_COLUMNS, Outputs, Task, run_seed
 from sim.calendar import month_index, month_label
 from sim.errors import InputError
-from sim.executors import make_executor
-from sim.runner import ProgressBar, TaskResult, drive, run_task
 from sim.scenario import Scenario
-from sim.sweep import TS_COLUMNS, Outputs, Task, run_seed
 
 KEY_OUTPUTS = (
     "usage_share_cn_open",

@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from sim import api
+from sim.batch.executors import Executor, check_backend, make_executor
+from sim.batch.sweep import TS_COLUMNS, Sweep, Task, load, salib_problem
 from sim.errors import FileProblem
-from sim.executors import Executor, check_backend, make_executor
-from sim.sweep import TS_COLUMNS, Sweep, Task, load, salib_problem
 
 FAULTS_ENV = "WEIGHTSHIFT_FAULTS"  # fault injection for the crash tests (see `inject_faults`)
 JOURNAL, TS_FILE, MANIFEST, DESIGN, RESULTS = (
@@ -420,7 +420,9 @@ def run_sweep(
     if not isinstance(sweep, Sweep):
         sweep = load(sweep, samples=samples, reps=reps, sets=sets)
     elif samples is not None or reps is not None or sets:
-        raise ValueError("samples, reps and sets apply when the sweep is given as a file; pass sim.sweep.load(...)")
+        raise ValueError(
+            "samples, reps and sets apply when the sweep is given as a file; pass sim.batch.sweep.load(...)"
+        )
     check_backend(backend, workers, scheduler)
     out = Path(out)
     manifest = _prepare(out, sweep, resume)

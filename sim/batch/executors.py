@@ -126,7 +126,7 @@ class LocalExecutor(Executor):
         method = forced or ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
         ctx = multiprocessing.get_context(method)
         if method == "forkserver":
-            ctx.set_forkserver_preload(["sim.runner"])
+            ctx.set_forkserver_preload(["sim.batch.runner"])
         return ctx
 
     def submit(self, key: int, payload: Any) -> None:

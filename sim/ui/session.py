@@ -13,8 +13,8 @@ from typing import Any
 import solara
 
 from sim.errors import InputError
-from sim.ui_compare import CompareJob
-from sim.ui_state import LiveRun, Settings, encode_policy
+from sim.ui.compare import CompareJob
+from sim.ui.state import LiveRun, Settings, encode_policy
 
 settings = solara.reactive(Settings())
 live: solara.Reactive[LiveRun | None] = solara.reactive(None)

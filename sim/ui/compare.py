@@ -21,8 +21,8 @@ import pandas as pd
 
 from sim.model import WeightshiftModel
 from sim.recorder import COLUMNS
-from sim.ui_charts import COMPARE_METRICS, months_axis
-from sim.ui_state import Settings
+from sim.ui.charts import COMPARE_METRICS, months_axis
+from sim.ui.state import Settings
 
 _POOL: ProcessPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()

@@ -21,7 +21,7 @@ from solara.alias import rv, rvue
 from sim.errors import InputError
 from sim.params import REGISTRY, Param
 from sim.policies import KINDS, Field
-from sim.ui_state import Settings, check_policy, field_choices, parse_field, parse_param, scenario_names
+from sim.ui.state import Settings, check_policy, field_choices, parse_field, parse_param, scenario_names
 
 DEFAULT_GROUP = "choice"
 CSS = """

@@ -1,6 +1,6 @@
 """The Compare, Calibration and About tabs.
 
-Compare runs in the background (see `sim.ui_compare`): the page polls a progress number a few
+Compare runs in the background (see `sim.ui.compare`): the page polls a progress number a few
 times a second and stays usable, even on the Explore tab, while the runs go on.
 """
 
@@ -19,15 +19,15 @@ from sim.errors import InputError
 from sim.model import WeightshiftModel
 from sim.params import REGISTRY
 from sim.recorder import COLUMNS
-from sim.ui_about import about_markdown
-from sim.ui_calibration import load_targets, report
-from sim.ui_charts import COMPARE_METRICS, FONT, RED, band_option, clean, line_option, months_axis
-from sim.ui_compare import CompareJob, compare_entries, is_share
-from sim.ui_controls import Md, NumberField
-from sim.ui_echarts import echart
-from sim.ui_export import bands_png
-from sim.ui_session import apply, job, run_key, settings
-from sim.ui_state import COMPARE_SEEDS_RANGE, EXPLORE, Settings, scenario_names
+from sim.ui.about import about_markdown
+from sim.ui.calibration import load_targets, report
+from sim.ui.charts import COMPARE_METRICS, FONT, RED, band_option, clean, line_option, months_axis
+from sim.ui.compare import CompareJob, compare_entries, is_share
+from sim.ui.controls import Md, NumberField
+from sim.ui.echarts import echart
+from sim.ui.export import bands_png
+from sim.ui.session import apply, job, run_key, settings
+from sim.ui.state import COMPARE_SEEDS_RANGE, EXPLORE, Settings, scenario_names
 
 HEADLINE = ("usage_share_cn_open", "download_share_cn_open", "best_capability_cn_open", "cn_compute_index")
 HISTORY_MONTHS = 36  # 2023-01..2025-12
@@ -269,7 +269,7 @@ def Calibration() -> None:
 
 def _usage_with_targets(ts: pd.DataFrame, x: list[str], rep: pd.DataFrame) -> dict:
     """CN open usage share over the history window with the reported figures and their ranges."""
-    from sim.ui_charts import CHARTS_BY_KEY
+    from sim.ui.charts import CHARTS_BY_KEY
 
     opt = line_option(CHARTS_BY_KEY["usage"], x, {c: ts[c].to_numpy() for c in CHARTS_BY_KEY["usage"].columns})
     rows = rep[rep["target"].isin(["cn_usage_late_2024", "cn_usage_late_2025"])]

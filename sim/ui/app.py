@@ -1,4 +1,4 @@
-"""The Weightshift browser UI (Solara): `weightshift ui`, or `solara run sim.app`.
+"""The Weightshift browser UI (Solara): `weightshift ui`, or `solara run sim.ui.app`.
 
 Tabs: Explore (live run), Compare (scenarios over many seeds), Calibration (reported figures
 against the history window) and About. The model never imports this module.
@@ -16,11 +16,11 @@ from dataclasses import replace
 
 import solara
 
-from sim.ui_controls import CSS
-from sim.ui_explore import Explore
-from sim.ui_pages import About, Calibration, Compare
-from sim.ui_session import live, problems, rebuild, settings
-from sim.ui_state import TABS, decode, encode
+from sim.ui.controls import CSS
+from sim.ui.explore import Explore
+from sim.ui.pages import About, Calibration, Compare
+from sim.ui.session import live, problems, rebuild, settings
+from sim.ui.state import TABS, decode, encode
 
 TITLE = "Weightshift"
 SUBTITLE = "The race between Chinese and Western open-weight AI models, 2023–2030"
