@@ -15,7 +15,7 @@ from sim import scenario as scenarios
 from sim.model import WeightshiftModel
 from sim.scenario import Scenario
 
-TABLES = ("timeseries", "families", "regions")
+TABLES = ("timeseries", "families", "regions", "segments")
 SUMMARY_MONTHS = ("2024-12", "2025-12", "2027-12", "2030-12")
 SUMMARY_COLUMNS = (
     "usage_share_cn_open",
@@ -25,8 +25,10 @@ SUMMARY_COLUMNS = (
     "startup_share_cn_among_open",
     "best_capability_cn_open",
     "best_capability_west_open",
-    "best_capability_closed",
+    "best_capability_us_closed",
     "cn_compute_index",
+    "price_paid_cn",
+    "price_paid_us",
 )
 
 
@@ -40,6 +42,7 @@ class RunResult:
     timeseries: pd.DataFrame
     families: pd.DataFrame
     regions: pd.DataFrame
+    segments: pd.DataFrame
     model: WeightshiftModel | None = field(default=None, repr=False)
 
     def summary(self) -> pd.DataFrame:
@@ -80,14 +83,16 @@ def run(
     overrides: dict[str, Any] | None = None,
     engine: str = "vector",
     keep_model: bool = False,
+    lab_seed: int | None = None,
 ) -> RunResult:
     """Run one scenario (a name, a path or a loaded Scenario) and return its tables.
 
     `overrides` change parameters on top of the scenario's (checked against the registry).
-    `keep_model=True` keeps the model on the result for inspection.
+    `keep_model=True` keeps the model on the result for inspection. `lab_seed` seeds the labs'
+    release timing apart from the developers' draws (default: `seed`), to tell the two noises apart.
     """
     sc = scenario if isinstance(scenario, Scenario) else scenarios.load(scenario)
     params = sc.params(overrides, where="overrides")
-    model = WeightshiftModel(sc, seed=seed, params=params, engine=engine).run()
+    model = WeightshiftModel(sc, seed=seed, params=params, engine=engine, lab_seed=lab_seed).run()
     tables = model.recorder.tables(model.t)
     return RunResult(sc, seed, params, **tables, model=model if keep_model else None)
