@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from sim import scenario as scenarios
+from sim.claims import Verdict, judge
 from sim.model import WeightshiftModel
 from sim.scenario import Scenario
 
@@ -96,3 +97,20 @@ def run(
     model = WeightshiftModel(sc, seed=seed, params=params, engine=engine, lab_seed=lab_seed).run()
     tables = model.recorder.tables(model.t)
     return RunResult(sc, seed, params, **tables, model=model if keep_model else None)
+
+
+def check_claims(
+    scenario: str | Path | Scenario, seeds: int = 10, overrides: dict[str, Any] | None = None
+) -> list[Verdict]:
+    """Run a scenario and its baseline on seeds 0..seeds-1 (common random numbers) and judge its claims.
+
+    The baseline runs with the same `overrides`, so only the scenario's own parameter changes and
+    policies separate the paired runs.
+    """
+    sc = scenario if isinstance(scenario, Scenario) else scenarios.load(scenario)
+    base = scenarios.load("baseline")
+    runs, refs = [], []
+    for seed in range(seeds):
+        runs.append(vars(run(sc, seed=seed, overrides=overrides)))
+        refs.append(vars(run(base, seed=seed, overrides=overrides)))
+    return judge(sc.claims, runs, refs)

@@ -36,6 +36,7 @@ class Market:
     open_term: np.ndarray  # (task, family) open-weights utility per unit taste
     trust_term: np.ndarray  # (region, family) distrust per unit sensitivity
     task_share: np.ndarray  # (segment, task) token shares (weights welfare over tasks)
+    in_use: np.ndarray  # (region, segment, family) bool: someone there used the family last month
     beta_peers: float
     switching_cost: float
     bass_p: float
@@ -89,10 +90,9 @@ def _task_utilities(
     u = u0 + pop.w_capability[who, None] * m.cap_term[task][None, :]
     u = u + pop.w_price[who, None] * m.price_term[task][r]
     u = u + pop.w_open[who, None] * m.open_term[task][None, :]
-    n_fam = u.shape[1]
-    rows = np.broadcast_to(np.arange(len(who))[:, None], peers.shape)
-    using = peers >= 0
-    counts = np.bincount(rows[using] * n_fam + peers[using], minlength=len(who) * n_fam).reshape(len(who), n_fam)
+    n, n_fam = u.shape
+    key = (np.arange(n)[:, None] * (n_fam + 1) + (peers + 1)).ravel()  # column 0 counts peers not in the market
+    counts = np.bincount(key, minlength=n * (n_fam + 1)).reshape(n, n_fam + 1)[:, 1:]
     return u + m.beta_peers * (counts / peers.shape[1])
 
 
@@ -102,9 +102,8 @@ def _sample(u: np.ndarray, draw: np.ndarray, fallback: np.ndarray) -> np.ndarray
     ok = np.isfinite(top[:, 0])
     weights = np.exp(u - np.where(ok[:, None], top, 0.0))
     cum = np.cumsum(weights, axis=1)
-    pick = (cum < draw[:, None] * cum[:, -1:]).sum(axis=1)
-    last = u.shape[1] - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
-    return np.where(ok, np.minimum(pick, last), fallback)
+    pick = (cum < draw[:, None] * cum[:, -1:]).sum(axis=1)  # the first family whose cumulative weight reaches it
+    return np.where(ok, pick, fallback)
 
 
 def _logsum(u: np.ndarray) -> np.ndarray:
@@ -114,15 +113,29 @@ def _logsum(u: np.ndarray) -> np.ndarray:
         return safe[:, 0] + np.log(np.exp(u - safe).sum(axis=1))
 
 
+def _lost(m: Market, pop: Population, choice: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Developers in the market one of whose families is no longer available to them.
+
+    `in_use` marks where families were used last month, so most months one look at the small
+    (region, segment, family) table shows that nobody can be lost.
+    """
+    lost = np.zeros(len(inside), bool)
+    shut = ~np.isfinite(m.base) & m.in_use  # (region, segment, family) places where a used family is gone
+    if not shut.any():
+        return lost
+    r, s = pop.region[inside], pop.segment[inside]
+    current = choice[inside]
+    lost[:] = shut[r[:, None], s[:, None], current].any(axis=1)
+    return lost
+
+
 def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray, draws: Draws) -> Decision:
     """Everyone's decision this month, from last month's state (synchronous update)."""
     outside = np.flatnonzero(~entered)
     share_in = entered[pop.contacts[outside]].mean(axis=1)
     enters = outside[draws.entry[outside] < m.bass_p + m.bass_q * share_in]
     inside = np.flatnonzero(entered)
-    current = choice[inside]
-    r_in, s_in = pop.region[inside], pop.segment[inside]
-    lost = ~np.isfinite(m.base[r_in[:, None], s_in[:, None], current]).all(axis=1)
+    lost = _lost(m, pop, choice, inside)
     reviews = draws.review[inside] < m.review_rate
     movers = np.concatenate([enters, inside[reviews | lost]])
     reviewed = np.concatenate([np.zeros(len(enters), bool), reviews[reviews | lost]])
@@ -139,7 +152,8 @@ def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarr
         rows = np.flatnonzero(stay >= 0)
         u[rows, stay[rows]] += m.switching_cost
         new_choice[movers, task] = _sample(u, draws.choice[movers, task], stay)
-    new_entered = (new_choice >= 0).all(axis=1)
+    new_entered = entered.copy()
+    new_entered[movers] = (new_choice[movers] >= 0).all(axis=1)
     return Decision(new_entered, new_choice, movers[reviewed], welfare)
 
 

@@ -54,7 +54,7 @@ class Lab(mesa.Agent):
         self.domestic = self.compute0 * dom  # FLOP on domestic chips
         lag = p["cn_knowhow_lag_2023"] if w.knowhow_lag[family] == CN_LAG else float(w.knowhow_lag[family])
         self.knowhow = -lag * knowhow_step(p)
-        self.premium = math.log10(p["cn_efficiency_premium"]) if self.is_cn else 0.0
+        self.premium = 0.0  # efficiency above the frontier's know-how it has built (Chinese labs, under controls)
         self.compute = self.compute0
         self.frontier = self.capability = self._capability(0.0)
         self.available = False
@@ -98,20 +98,40 @@ class Lab(mesa.Agent):
 
     # --- know-how and capability --------------------------------------------------------------
 
+    def build_premium(self, exposure: float) -> None:
+        """Chinese labs' necessity premium: a bounded efficiency level that builds up under controls.
+
+        Constraints on chips pushed Chinese labs to efficient architectures and training (RISE:
+        DeepSeek V3 at ~$5.6M); the premium approaches `cn_efficiency_premium` as tightness-years
+        of controls accumulate (`necessity_years` to reach 63% of it). A level, never a growth rate.
+        """
+        p = self.model.p
+        if self.is_cn:
+            full = math.log10(p["cn_efficiency_premium"])
+            self.premium = full * (1.0 - math.exp(-exposure / p["necessity_years"]))
+
     def learn(self, frontier: float, best_open: float, best_api: float, largest: float) -> None:
-        """Own research keeps pace with the frontier; diffusion closes the gap; capacity bounds it."""
+        """Own research keeps pace with the frontier; diffusion closes the gap; capacity bounds it.
+
+        A lab's attainable know-how is the frontier's plus, for Chinese labs, the efficiency
+        premium (a level, reached by catching up, never a growth rate). Papers and people close a
+        share of the gap to it each month; studying the best open release and distilling from the
+        best accessible API close the gap to theirs. A lab whose compute trails the largest lab's
+        cannot absorb all of it (absorptive capacity), so a small-model lab stays one.
+        """
         p = self.model.p
         k = self.knowhow
+        attainable = frontier + self.premium
         k += knowhow_step(p)
-        k += p["diffusion_papers"] * max(0.0, frontier - self.knowhow)
+        k += p["diffusion_papers"] * max(0.0, attainable - self.knowhow)
         k += p["diffusion_open"] * max(0.0, best_open - self.knowhow)
         k += p["diffusion_distill"] * max(0.0, best_api - self.knowhow)
-        ceiling = frontier - p["absorptive_capacity"] * max(0.0, math.log10(largest / self.compute))
+        ceiling = attainable - p["absorptive_capacity"] * max(0.0, math.log10(largest / self.compute))
         self.knowhow = min(k, ceiling)
 
     def _capability(self, share: float) -> float:
         p = self.model.p
-        decades = p["compute_elasticity"] * math.log10(self.compute / REF_FLOP) + self.knowhow + self.premium
+        decades = p["compute_elasticity"] * math.log10(self.compute / REF_FLOP) + self.knowhow
         return CAP_AT_1E24 + p["capability_per_decade"] * decades + p["data_feedback"] * math.sqrt(share)
 
     def update_frontier(self) -> None:
@@ -169,7 +189,7 @@ class Lab(mesa.Agent):
         p, w = self.model.p, self.model.world
         size = (self.compute / REF_FLOP) ** p["size_exponent"]
         hardware = p["hardware_price_performance"] ** (t / 12)
-        efficiency = 10.0 ** (self.knowhow + self.premium)
+        efficiency = 10.0 ** self.knowhow
         variable = p["serve_cost_2023"] * size / (hardware * efficiency) * chip_cost
         self.cost = p["cost_floor"] + variable * (1.0 - fx.cost_subsidy[self.family])
         markup = p["markup_open"]

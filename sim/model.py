@@ -45,6 +45,15 @@ def make_streams(seed: int, lab_seed: int | None = None) -> dict[str, np.random.
     return {name: np.random.Generator(np.random.PCG64(c)) for name, c in zip(STREAMS, children, strict=True)}
 
 
+def distinct_users(picks: np.ndarray, n_families: int) -> np.ndarray:
+    """Per family, how many rows of `picks` (one developer's family per task) use it at least once."""
+    users = np.zeros(n_families)
+    for task in range(picks.shape[1]):
+        new = (picks[:, :task] != picks[:, task, None]).all(axis=1)
+        users += np.bincount(picks[new, task], minlength=n_families)
+    return users
+
+
 class WeightshiftModel(mesa.Model):
     """The simulated world from 2023-01. `params` are resolved values (see `sim.params`)."""
 
@@ -77,6 +86,7 @@ class WeightshiftModel(mesa.Model):
         self.downloads = np.zeros(nf)
         self.usage_share = np.zeros(nf)
         self.region_volume = np.zeros((len(w.regions), nf))
+        self.in_use = np.zeros((len(w.regions), len(w.segments), nf), bool)
         home_of = {"CN": "China", "US": "US", "EU": "EU"}
         self.home_region = np.array([[home_of.get(ORIGINS[o]) == r for o in w.origin] for r in w.regions])
         self.awareness = np.zeros((len(w.regions), nf))
@@ -84,6 +94,7 @@ class WeightshiftModel(mesa.Model):
         self.task_volume = np.zeros((len(w.tasks), nf))
         self.t = 0
         self.knowhow_frontier = 0.0
+        self.chip_exposure = 0.0  # tightness-years of chip controls so far (builds the CN premium)
         self.labs = [Lab(self, f) for f in range(nf)]
         by_gov: dict[str, list] = {g: [] for g in GOVERNMENTS}
         for policy in self.spec.policies:
@@ -138,11 +149,13 @@ class WeightshiftModel(mesa.Model):
             lab.grow(fx, self.domestic_quality)
         largest = max(lab.compute for lab in self.labs)
         self.knowhow_frontier += knowhow_step(p)
+        self.chip_exposure += fx.chip_tightness / 12
         for lab in self.labs:
+            lab.build_premium(self.chip_exposure)
             lab.learn(self.knowhow_frontier, best_open_k, best_api_k, largest)
             lab.update_frontier()
         for lab in self.labs:
-            if t >= lab.first_month:
+            if t >= max(lab.first_month, 1):  # a lab decides on the market it saw last month
                 others = [o.capability for o in self.labs if o is not lab and o.open_line and o.available]
                 lab.release(fx, t, jitter[lab.family], max(others, default=-math.inf))
         self._update_best()
@@ -220,6 +233,7 @@ class WeightshiftModel(mesa.Model):
             open_term=w.task_w_open[:, None] * opened[None, :],
             trust_term=-p["beta_trust"] * w.distrust[:, fam_origin],
             task_share=w.task_share,
+            in_use=self.in_use,
             beta_peers=p["beta_peers"],
             switching_cost=p["switching_cost"],
             bass_p=p["bass_p"],
@@ -246,15 +260,17 @@ class WeightshiftModel(mesa.Model):
         inside = np.flatnonzero(self.entered)
         picks = self.choice[inside]  # (inside, task)
         vol = self.pop.volume[inside, None] * w.task_share[self.pop.segment[inside]]  # (inside, task)
-        key = self.pop.region[inside, None] * nf + picks
-        self.region_volume = np.bincount(key.ravel(), weights=vol.ravel(), minlength=nr * nf).reshape(nr, nf)
+        self.inside, self.picks = inside, picks
+        ns = len(w.segments)
+        key = ((self.pop.region[inside] * ns + self.pop.segment[inside])[:, None] * nf + picks).ravel()
+        shape = (nr, ns, nf)
+        self.rsf_volume = np.bincount(key, weights=vol.ravel(), minlength=nr * ns * nf).reshape(shape).astype(float)
+        self.in_use = np.bincount(key, minlength=nr * ns * nf).reshape(shape) > 0
+        self.region_volume = self.rsf_volume.sum(axis=1)
         task_key = np.arange(nt)[None, :] * nf + picks
         routed = vol * w.router[self.pop.region[inside], None]
-        self.task_volume = np.bincount(task_key.ravel(), weights=routed.ravel(), minlength=nt * nf).reshape(nt, nf)
-        uses = np.zeros((len(inside), nf), bool)
-        uses[np.arange(len(inside))[:, None], picks] = True
-        self.uses = uses
-        users = uses.sum(axis=0) * self.scale
+        self.task_volume = np.bincount(task_key.ravel(), weights=routed.ravel(), minlength=nt * nf).reshape(nt, nf).astype(float)
+        users = distinct_users(picks, nf) * self.scale
         volume = w.router @ self.region_volume  # as an API router sees it (see regions.toml)
         total = volume.sum()
         self.users = users

@@ -122,12 +122,6 @@ def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
         return np.where(whole > 0, part / np.where(whole > 0, whole, 1), np.nan)
 
 
-def _group_shares(groups: np.ndarray, n: int, nf: int, picks: np.ndarray, vol: np.ndarray) -> np.ndarray:
-    """(group, family) token volume of developers in `groups` (one row per developer, one column per task)."""
-    key = groups[:, None] * nf + picks
-    return np.bincount(key.ravel(), weights=vol.ravel(), minlength=n * nf).reshape(n, nf)
-
-
 class Recorder:
     """Preallocated monthly arrays for the output tables."""
 
@@ -167,10 +161,8 @@ class Recorder:
     def record(self, m: WeightshiftModel, t: int, decision: Decision) -> None:
         """Store month t's outputs."""
         w, pop = self.world, m.pop
-        inside = np.flatnonzero(m.entered)
-        picks = m.choice[inside]
-        vol = pop.volume[inside, None] * w.task_share[pop.segment[inside]]
-        seg_vol = _group_shares(pop.segment[inside], len(w.segments), w.n_families, picks, vol)
+        inside, picks = m.inside, m.picks
+        seg_vol = m.rsf_volume.sum(axis=0)
         startup = pop.segment[inside] == self.startup
         open_use = w.open[picks[startup]]
         cn_use = self.masks["cn_open"][picks[startup]]
@@ -182,7 +174,8 @@ class Recorder:
         self._by_group(self.seg, t, seg_vol, pop.segment, inside, decision, m.scale)
         self.reg["startup_share_cn_among_open"][t] = _share(n_cn, n_open)
         self.ts["startup_share_cn_among_open"][t] = _share(n_cn.sum(), n_open.sum())
-        self.ts["multi_model_share"][t] = _share(float((m.uses.sum(axis=1) >= 2).sum()), float(len(inside)))
+        mixed = (picks != picks[:, :1]).any(axis=1)
+        self.ts["multi_model_share"][t] = _share(float(mixed.sum()), float(len(inside)))
         self._record_global(m, t, decision)
         self._record_families(m, t)
 

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from sim.calendar import month_index
+from sim.claims import Claim, parse_claims
 from sim.errors import FileProblem, InputError
 from sim.params import POPULATION, check, resolve
 from sim.policies import Policy, make_policy
-from sim.world import load_world
+from sim.recorder import COLUMNS
+from sim.world import World, load_world
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
-TOP_KEYS = ("name", "description", "extends", "params", "changes", "policies")
+TOP_KEYS = ("name", "description", "extends", "params", "changes", "policies", "claims")
 CHANGE_KEYS = ("start", "params", "note")
 
 
@@ -36,6 +38,7 @@ class Scenario:
     policies: tuple[Policy, ...] = ()
     path: str = ""
     changes: tuple[tuple[int, dict[str, Any]], ...] = ()  # (start step, checked overrides), by start
+    claims: tuple[Claim, ...] = ()  # what the scenario says will happen (sim.claims), not inherited
 
     def params(self, extra: dict[str, Any] | None = None, where: str = "overrides") -> dict[str, Any]:
         """Defaults, then this scenario's overrides, then `extra` (each checked)."""
@@ -138,6 +141,7 @@ def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
     world = load_world()
     policies = tuple(make_policy(t, world, where) for t in tables)
     changes = _changes(doc, where)
+    claims = _claims(doc.get("claims", []), where, world)
     if "extends" in doc:
         if not doc["extends"].strip():
             raise InputError(where, "extends", doc["extends"], "the name or path of another scenario")
@@ -148,4 +152,8 @@ def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
         params = parent.overrides | params
         policies = parent.policies + policies
         changes = tuple(sorted(parent.changes + changes, key=lambda c: c[0]))
-    return Scenario(doc["name"], doc.get("description", ""), dict(params), policies, where, changes)
+    return Scenario(doc["name"], doc.get("description", ""), dict(params), policies, where, changes, claims)
+
+
+def _claims(tables: Any, where: str, world: World) -> tuple[Claim, ...]:
+    return parse_claims(tables, where, COLUMNS, {"regions": world.regions, "segments": world.segments})
