@@ -31,7 +31,10 @@ class Developer(mesa.Agent):
     def families(self) -> dict[str, str | None]:
         """The family used for each task type (None: not in the market)."""
         w = self.model.world
-        return {task: (w.families[f] if f >= 0 else None) for task, f in zip(w.tasks, self.model.choice[self.index])}
+        return {
+            task: (w.families[f] if f >= 0 else None)
+            for task, f in zip(w.tasks, self.model.choice[self.index], strict=True)
+        }
 
     def step(self) -> None:
         """The per-agent reference decision (engine="agents"); writes into the model's next state."""

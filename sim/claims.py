@@ -72,7 +72,7 @@ def _claim(t: dict, here: str, columns: dict[str, dict], names: dict[str, tuple[
         raise InputError(here, "metric", t["metric"], f"an output column of the {table} table")
     sides = [k for k in ("above", "below") if k in t]
     if len(sides) != 1:
-        raise InputError(here, "above", t.get("above", t.get("below")), 'exactly one of above or below')
+        raise InputError(here, "above", t.get("above", t.get("below")), "exactly one of above or below")
     than = t[sides[0]]
     if than != "baseline" and (isinstance(than, bool) or not isinstance(than, int | float)):
         raise InputError(here, sides[0], than, '"baseline" or a number')

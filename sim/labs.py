@@ -152,7 +152,7 @@ class Lab(mesa.Agent):
             new = min(new, fx.weight_cap[self.family])
             self.publishing = self.open_value(fx, new, best_open_other) > 0.0
         self.next_release = t + max(1, round(cadence))
-        if not self.publishing or new <= self.capability and self.available:
+        if not self.publishing or (new <= self.capability and self.available):
             return
         self.launched = not self.available
         self.improved = new > self.capability or self.launched
@@ -189,7 +189,7 @@ class Lab(mesa.Agent):
         p, w = self.model.p, self.model.world
         size = (self.compute / REF_FLOP) ** p["size_exponent"]
         hardware = p["hardware_price_performance"] ** (t / 12)
-        efficiency = 10.0 ** self.knowhow
+        efficiency = 10.0**self.knowhow
         variable = p["serve_cost_2023"] * size / (hardware * efficiency) * chip_cost
         self.cost = p["cost_floor"] + variable * (1.0 - fx.cost_subsidy[self.family])
         markup = p["markup_open"]

@@ -269,7 +269,9 @@ class WeightshiftModel(mesa.Model):
         self.region_volume = self.rsf_volume.sum(axis=1)
         task_key = np.arange(nt)[None, :] * nf + picks
         routed = vol * w.router[self.pop.region[inside], None]
-        self.task_volume = np.bincount(task_key.ravel(), weights=routed.ravel(), minlength=nt * nf).reshape(nt, nf).astype(float)
+        self.task_volume = (
+            np.bincount(task_key.ravel(), weights=routed.ravel(), minlength=nt * nf).reshape(nt, nf).astype(float)
+        )
         users = distinct_users(picks, nf) * self.scale
         volume = w.router @ self.region_volume  # as an API router sees it (see regions.toml)
         total = volume.sum()

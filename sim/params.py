@@ -198,7 +198,17 @@ REGISTRY: dict[str, Param] = {
 
 
 POPULATION = frozenset(
-    ("n_developers", "months", "real_developers", "contacts", "homophily", "regional_ties", "taste_sd", "fit_sd", "volume_sd")
+    (
+        "n_developers",
+        "months",
+        "real_developers",
+        "contacts",
+        "homophily",
+        "regional_ties",
+        "taste_sd",
+        "fit_sd",
+        "volume_sd",
+    )
 )
 """Parameters fixed when the population is built: a scenario cannot change them mid-run."""
 

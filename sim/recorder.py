@@ -180,7 +180,14 @@ class Recorder:
         self._record_families(m, t)
 
     def _by_group(
-        self, out: dict, t: int, vol: np.ndarray, group: np.ndarray, inside: np.ndarray, decision: Decision, scale: float
+        self,
+        out: dict,
+        t: int,
+        vol: np.ndarray,
+        group: np.ndarray,
+        inside: np.ndarray,
+        decision: Decision,
+        scale: float,
     ) -> None:
         n = vol.shape[0]
         tot = vol.sum(axis=1)
@@ -188,7 +195,9 @@ class Recorder:
             out[f"usage_share_{bloc}"][t] = _share(vol[:, mask].sum(1), tot)
         out["adopters"][t] = np.bincount(group[inside], minlength=n) * scale
         who = group[decision.reviewers]
-        out["welfare"][t] = _share(np.bincount(who, weights=decision.welfare, minlength=n), np.bincount(who, minlength=n))
+        out["welfare"][t] = _share(
+            np.bincount(who, weights=decision.welfare, minlength=n), np.bincount(who, minlength=n)
+        )
 
     def _record_global(self, m: WeightshiftModel, t: int, decision: Decision) -> None:
         ts, avail, w = self.ts, m.available, self.world
