@@ -237,6 +237,7 @@ LAG = 'compute = { kind = "lag", leader = "a", follower = ["b", "c"], from = "20
     ("old", "new", "field"),
     [
         ('kind = "lag"', 'kind = "lagg"', "t1.compute.kind"),
+        ('kind = "lag"', 'kind = ["lag"]', "t1.compute.kind"),
         ('leader = "a", ', "", "t1.compute.leader"),  # a missing field
         ('leader = "a"', 'leader = "a", over = "x"', "t1.compute.over"),  # a field the kind does not have
         ('from = "2025-01"', 'from = "2025-13"', "t1.compute.from"),
@@ -245,6 +246,11 @@ LAG = 'compute = { kind = "lag", leader = "a", follower = ["b", "c"], from = "20
         ('follower = ["b", "c"]', "follower = []", "t1.compute.follower"),
         ('follower = ["b", "c"]', "follower = 3", "t1.compute.follower"),
         (LAG, 'compute = { kind = "order", column = "a", op = "=>", other = "b", month = "2025-12" }', "t1.compute.op"),
+        (
+            LAG,
+            'compute = { kind = "order", column = "a", op = [">"], other = "b", month = "2025-12" }',
+            "t1.compute.op",
+        ),
         (LAG, 'compute = { kind = "yearly_growth", column = "a", from = "2025-12", to = "2025-12" }', "t1.compute.to"),
         (LAG, 'compute = "lag"', "t1.compute"),
         (LAG, "", "t1.compute"),
