@@ -275,7 +275,7 @@ def _check_field(value: Any, what: str, where: str, key: str) -> None:
     if what == MONTH:
         month_index(value, where, key)
     elif what == OP:
-        if value not in OPS:
+        if not isinstance(value, str) or value not in OPS:
             raise InputError(where, key, value, what)
     elif what == SERIES and isinstance(value, list):
         if not value or not all(isinstance(v, str) and v for v in value):
@@ -289,7 +289,7 @@ def _check_compute(c: Any, tid: str, month: str, where: str) -> None:
     if not isinstance(c, dict):
         raise InputError(where, key, c, 'a table such as { kind = "timeseries", column = "...", month = "..." }')
     kind = c.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise InputError(where, f"{key}.kind", kind, f"one of {', '.join(KINDS)}")
     fields = KINDS[kind].fields
     for name in c:
