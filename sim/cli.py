@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     claims.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter in both runs"
     )
+    levers = sub.add_parser("levers", help="each policy kind's effect on an output, with a seed band")
+    levers.add_argument("--seeds", type=whole(1, 1000), default=10, help="paired runs per lever (default 10)")
+    levers.add_argument("--developers", type=whole(50, 2_000_000), default=20000, help="population (default 20000)")
+    levers.add_argument("--month", default="2030-12", help="month of the effect (default 2030-12)")
+    levers.add_argument("--workers", type=whole(1, 256), default=2, help="processes (default 2)")
+    levers.add_argument("--markdown", action="store_true", help="as the README's table")
     check = sub.add_parser("check", help="validate scenario files without running them")
     check.add_argument("files", nargs="+")
     return parser
@@ -181,6 +187,22 @@ def cmd_claims(args: argparse.Namespace) -> int:
     return 0 if all(v.holds for v in verdicts) else 1
 
 
+def cmd_levers(args: argparse.Namespace) -> None:
+    from sim.batch.levers import effects, markdown
+    from sim.calendar import month_index, month_label
+
+    month = month_label(month_index(args.month, "--month", "month"))
+    rows = effects(args.seeds, args.developers, month, workers=args.workers)
+    if args.markdown:
+        print(markdown(rows, args.seeds, month, "usage_share_cn_open"), end="")
+        return
+    for r in rows:
+        print(
+            f"{r.kind:24s} {r.scenario:38s} {100 * r.median:+7.2f} pp [{100 * r.low:+.2f}, {100 * r.high:+.2f}]"
+            f"  {r.channel} {r.channel_median:+.3g} (baseline {r.channel_base:.3g})"
+        )
+
+
 def cmd_docs(args: argparse.Namespace) -> None:
     from sim.docs import fill_readme
 
@@ -210,6 +232,7 @@ COMMANDS = {
     "columns": cmd_columns,
     "check": cmd_check,
     "claims": cmd_claims,
+    "levers": cmd_levers,
     "docs": cmd_docs,
     "ui": cmd_ui,
     **calibration_cli.COMMANDS,

@@ -1,4 +1,4 @@
-"""Scenario files: dated parameter changes keep history, claims are checked, and the seed scenarios tell their stories."""
+"""Scenario files: dated changes keep history, claims are checked, seed scenarios tell their stories."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def test_params_at_merges_changes_in_start_order(tmp_path):
     ("text", "field"),
     [
         ('[[changes]]\nstart = "2026-01"\nparams = { n_developers = 10 }\n', "n_developers"),
-        ('[[changes]]\nparams = { beta_open = 1.0 }\n', "start"),
+        ("[[changes]]\nparams = { beta_open = 1.0 }\n", "start"),
         ('[[changes]]\nstart = "2026-01"\nparams = { nope = 1.0 }\n', "nope"),
         ('[[changes]]\nstart = "2026-01"\nwhen = 1\nparams = { beta_open = 1.0 }\n', "when"),
         ('[[claims]]\ntext = "x"\nmetric = "no_such_column"\nmonth = "2030-12"\nabove = "baseline"\n', "metric"),
