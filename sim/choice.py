@@ -31,9 +31,10 @@ class Market:
 
     base: np.ndarray  # (region, segment, family): shared terms; -inf = not available
     aware: np.ndarray  # (region, family): log awareness inside `base` (left out of welfare)
-    cap_term: np.ndarray  # (task, family) capability utility per unit taste, against a fixed reference
-    price_term: np.ndarray  # (task, region, family) price utility per unit taste
-    open_term: np.ndarray  # (task, family) open-weights utility per unit taste
+    cap_term: np.ndarray  # (family,) capability utility per unit taste, against a fixed reference
+    price_term: np.ndarray  # (region, family) price utility per unit taste
+    open_term: np.ndarray  # (family,) open-weights utility per unit taste
+    task_weights: np.ndarray  # (task, 3): multipliers of the capability, price and open terms per task
     trust_term: np.ndarray  # (region, family) distrust per unit sensitivity
     task_share: np.ndarray  # (segment, task) token shares (weights welfare over tasks)
     in_use: np.ndarray  # (region, segment, family) bool: someone there used the family last month
@@ -45,7 +46,7 @@ class Market:
 
     @property
     def n_tasks(self) -> int:
-        return self.cap_term.shape[0]
+        return self.task_weights.shape[0]
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,11 @@ class Decision:
 
     entered: np.ndarray
     choice: np.ndarray  # (n, task) family index, -1 if not in the market
-    reviewers: np.ndarray  # indices of developers who reviewed by chance (a random sample)
+    reviewers: np.ndarray  # indices of the welfare sample: reviewers whose review draw fell in its first quarter
     welfare: np.ndarray  # their consumer surplus: task-share-weighted logsum without awareness, utils
 
+
+WELFARE_SAMPLE = 0.25  # share of each month's reviewers whose consumer surplus is measured (a random sample)
 
 # --- vectorised ------------------------------------------------------------------------------
 
@@ -82,14 +85,22 @@ def _common(m: Market, pop: Population, who: np.ndarray) -> np.ndarray:
     return u + pop.fit[who]
 
 
-def _task_utilities(
-    m: Market, pop: Population, u0: np.ndarray, who: np.ndarray, peers: np.ndarray, task: int
-) -> np.ndarray:
+def _tastes(m: Market, pop: Population, who: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Capability, price and open-weights utility of every family for `who`, before task weights."""
+    return (
+        pop.w_capability[who, None] * m.cap_term[None, :],
+        pop.w_price[who, None] * m.price_term[pop.region[who]],
+        pop.w_open[who, None] * m.open_term[None, :],
+    )
+
+
+def _task_utilities(m: Market, u0: np.ndarray, tastes: tuple, peers: np.ndarray, task: int) -> np.ndarray:
     """Utility of every family for task `task` (before switching costs); `peers` = families peers use."""
-    r = pop.region[who]
-    u = u0 + pop.w_capability[who, None] * m.cap_term[task][None, :]
-    u = u + pop.w_price[who, None] * m.price_term[task][r]
-    u = u + pop.w_open[who, None] * m.open_term[task][None, :]
+    wc, wp, wo = m.task_weights[task]
+    cap, price, opened = tastes
+    u = u0 + wc * cap
+    u = u + wp * price
+    u = u + wo * opened
     n, n_fam = u.shape
     key = (np.arange(n)[:, None] * (n_fam + 1) + (peers + 1)).ravel()  # column 0 counts peers not in the market
     counts = np.bincount(key, minlength=n * (n_fam + 1)).reshape(n, n_fam + 1)[:, 1:]
@@ -138,15 +149,17 @@ def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarr
     lost = _lost(m, pop, choice, inside)
     reviews = draws.review[inside] < m.review_rate
     movers = np.concatenate([enters, inside[reviews | lost]])
-    reviewed = np.concatenate([np.zeros(len(enters), bool), reviews[reviews | lost]])
+    sampled = draws.review[inside] < m.review_rate * WELFARE_SAMPLE
+    reviewed = np.concatenate([np.zeros(len(enters), bool), sampled[reviews | lost]])
     u0 = _common(m, pop, movers)
+    tastes = _tastes(m, pop, movers)
     contacts = pop.contacts[movers]
     new_choice = choice.copy()
     welfare = np.zeros(int(reviewed.sum()))
     aware = m.aware[pop.region[movers[reviewed]]]
     weight = m.task_share[pop.segment[movers[reviewed]]]
     for task in range(m.n_tasks):
-        u = _task_utilities(m, pop, u0, movers, choice[contacts, task], task)
+        u = _task_utilities(m, u0, tastes, choice[contacts, task], task)
         welfare += weight[:, task] * _logsum(u[reviewed] - aware)
         stay = choice[movers, task]
         rows = np.flatnonzero(stay >= 0)
@@ -166,13 +179,14 @@ def utilities_one(m: Market, pop: Population, choice: np.ndarray, i: int, task: 
     k = pop.contacts.shape[1]
     peers = [int(choice[j, task]) for j in pop.contacts[i]]
     out = []
-    for f in range(m.cap_term.shape[1]):
+    wc, wp, wo = (float(x) for x in m.task_weights[task])
+    for f in range(m.cap_term.shape[0]):
         u = float(m.base[r, s, f])
         u = u + float(pop.w_trust[i] * m.trust_term[r, f])
         u = u + float(pop.fit[i, f])
-        u = u + float(pop.w_capability[i] * m.cap_term[task, f])
-        u = u + float(pop.w_price[i] * m.price_term[task, r, f])
-        u = u + float(pop.w_open[i] * m.open_term[task, f])
+        u = u + wc * float(pop.w_capability[i] * m.cap_term[f])
+        u = u + wp * float(pop.w_price[i] * m.price_term[r, f])
+        u = u + wo * float(pop.w_open[i] * m.open_term[f])
         out.append(u + m.beta_peers * (peers.count(f) / k))
     return out
 
@@ -180,7 +194,7 @@ def utilities_one(m: Market, pop: Population, choice: np.ndarray, i: int, task: 
 def decide_one(
     m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray, draws: Draws, i: int
 ) -> tuple[np.ndarray, float | None]:
-    """Developer i's family per task this month (-1: not in the market) and its welfare if it reviewed."""
+    """Developer i's family per task this month (-1: not in the market) and its welfare if in the sample."""
     current = choice[i].copy()
     if not entered[i]:
         share_in = sum(bool(entered[j]) for j in pop.contacts[i]) / pop.contacts.shape[1]
@@ -188,6 +202,7 @@ def decide_one(
             return current, None
     r, s = pop.region[i], pop.segment[i]
     reviewed = bool(entered[i]) and draws.review[i] < m.review_rate
+    sampled = bool(entered[i]) and draws.review[i] < m.review_rate * WELFARE_SAMPLE
     lost = bool(entered[i]) and not all(np.isfinite(m.base[r, s, f]) for f in current)
     if entered[i] and not (reviewed or lost):
         return current, None
@@ -195,9 +210,9 @@ def decide_one(
     picks = current.copy()
     for task in range(m.n_tasks):
         u = np.array(utilities_one(m, pop, choice, i, task))
-        if reviewed:
+        if sampled:
             welfare += m.task_share[s, task] * float(_logsum((u - m.aware[r])[None, :])[0])
         if current[task] >= 0:
             u[current[task]] += m.switching_cost
         picks[task] = int(_sample(u[None, :], draws.choice[i, task : task + 1], current[task : task + 1])[0])
-    return picks, welfare if reviewed else None
+    return picks, welfare if sampled else None

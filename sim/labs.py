@@ -178,6 +178,11 @@ class Lab(mesa.Agent):
         return ecosystem + threat - lead - cannibal
 
     @property
+    def lag_months(self) -> float:
+        """Months by which the lab's know-how trails the world frontier (negative: ahead of it)."""
+        return (self.model.knowhow_frontier - self.knowhow) / knowhow_step(self.model.p)
+
+    @property
     def budget_musd(self) -> float:
         """What the lab can spend on licensing one release, million USD (assumed: 1 per 1e22 FLOP)."""
         return self.compute / 1e22
@@ -210,7 +215,8 @@ class Lab(mesa.Agent):
             "releases": self.releases,
             "capability": round(self.capability, 1),
             "frontier": round(self.frontier, 1),
-            "knowhow_lag_months": round(-self.knowhow / knowhow_step(self.model.p), 1) + self.model.t,
+            "knowhow_lag_months": round(self.lag_months, 1),
+            "efficiency_premium_x": round(10.0**self.premium, 2),
             "compute_flop": self.compute,
             "serving_cost_usd_per_mtok": self.cost,
             "markup": self.markup,

@@ -228,9 +228,10 @@ class WeightshiftModel(mesa.Model):
         return Market(
             base=base,
             aware=aware,
-            cap_term=w.task_w_capability[:, None] * cap[None, :],
-            price_term=w.task_w_price[:, None, None] * price[None, :, :],
-            open_term=w.task_w_open[:, None] * opened[None, :],
+            cap_term=cap,
+            price_term=price,
+            open_term=opened,
+            task_weights=np.stack([w.task_w_capability, w.task_w_price, w.task_w_open], axis=1),
             trust_term=-p["beta_trust"] * w.distrust[:, fam_origin],
             task_share=w.task_share,
             in_use=self.in_use,

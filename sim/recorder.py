@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from sim.calendar import month_label
-from sim.labs import knowhow_step
 from sim.world import ORIGINS, World
 
 if TYPE_CHECKING:
@@ -45,7 +44,10 @@ _TS |= {
     "best_capability_us_closed": ("rating points", "Capability of the best available US closed release."),
     "best_capability_cn": ("rating points", "Capability of the best available Chinese release, open or closed."),
     "best_capability_us": ("rating points", "Capability of the best available US release, open or closed."),
-    "cn_knowhow_lag_months": ("months", "Months by which the best-placed Chinese lab's know-how trails the frontier."),
+    "cn_knowhow_lag_months": (
+        "months",
+        "Months by which the best-placed Chinese lab's know-how trails the frontier (negative: its premium is ahead).",
+    ),
     "cn_compute_index": ("x 2023-01", "Chinese labs' total effective training compute relative to 2023-01."),
     "cn_domestic_chip_share": ("share", "Share of Chinese labs' effective compute on domestic chips."),
     "cn_frontier_chip_share": ("share", "Share of Chinese labs' effective compute on imported (Nvidia) chips."),
@@ -61,8 +63,8 @@ _TS |= {
     "adopters": ("developers", "Real developers using some model (agents x scale)."),
     "welfare": (
         "utils",
-        "Consumer surplus of reviewing developers: task-weighted logit logsum, capability against a fixed "
-        "reference, awareness left out; comparable across scenarios.",
+        "Mean consumer surplus of a random sample of this month's reviewing developers: task-weighted logit "
+        "logsum, capability against a fixed reference, awareness left out; comparable across scenarios.",
     ),
     "welfare_price_equiv": ("tenfold prices", "Welfare divided by the price coefficient: tenfold price cuts worth it."),
 }
@@ -220,7 +222,7 @@ class Recorder:
             caps = m.capability[mask & avail]
             ts[f"best_capability_{key}"][t] = caps.max() if caps.size else np.nan
         cn_labs = [lab for lab in m.labs if lab.is_cn]
-        ts["cn_knowhow_lag_months"][t] = min(lab_lag(m, lab) for lab in cn_labs)
+        ts["cn_knowhow_lag_months"][t] = min(lab.lag_months for lab in cn_labs)
         ts["cn_compute_index"][t] = m.cn_compute_index()
         ts["cn_domestic_chip_share"][t] = m.domestic_chip_share()
         ts["cn_frontier_chip_share"][t] = 1.0 - ts["cn_domestic_chip_share"][t]
@@ -243,7 +245,7 @@ class Recorder:
         fam["derivatives"][t], fam["capability"][t] = m.derivatives, m.capability
         fam["releases"][t] = [lab.releases for lab in m.labs]
         fam["compute"][t] = [lab.compute for lab in m.labs]
-        fam["knowhow_lag"][t] = [lab_lag(m, lab) for lab in m.labs]
+        fam["knowhow_lag"][t] = [lab.lag_months for lab in m.labs]
         fam["cost"][t], fam["price"][t], fam["price_paid"][t] = m.cost, m.price, self.paid_mean
         fam["markup"][t] = [lab.markup for lab in m.labs]
         fam["available"][t], fam["publishing"][t] = m.available, m.publishing
@@ -272,11 +274,6 @@ class Recorder:
             "regions": _grouped_table(labels, "region", w.regions, self.reg, months),
             "segments": _grouped_table(labels, "segment", w.segments, self.seg, months),
         }
-
-
-def lab_lag(m: WeightshiftModel, lab) -> float:
-    """Months by which a lab's know-how trails the world frontier."""
-    return (m.knowhow_frontier - lab.knowhow) / knowhow_step(m.p)
 
 
 def _grouped_table(labels: list[str], key: str, names: tuple[str, ...], data: dict, months: int) -> pd.DataFrame:
