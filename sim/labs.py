@@ -190,12 +190,17 @@ class Lab(mesa.Agent):
     # --- prices -------------------------------------------------------------------------------
 
     def set_price(self, fx: Effects, t: int, chip_cost: float, best_open: float) -> None:
-        """Serving cost x (1 + markup); a closed lab's markup grows with its lead over open models."""
+        """Serving cost x (1 + markup); a closed lab's markup grows with its lead over open models.
+
+        The cost of a token falls with hardware price-performance and the lab's know-how and rises
+        with its chips' cost per FLOP. Model size is not priced: mixture-of-experts models decouple
+        the parameters a token uses from the compute a model was trained with (DeepSeek V3: 37B of
+        671B active, RISE), so a lab cut off from chips does not serve cheaper tokens by training less.
+        """
         p, w = self.model.p, self.model.world
-        size = (self.compute / REF_FLOP) ** p["size_exponent"]
         hardware = p["hardware_price_performance"] ** (t / 12)
         efficiency = 10.0**self.knowhow
-        variable = p["serve_cost_2023"] * size / (hardware * efficiency) * chip_cost
+        variable = p["serve_cost_2023"] / (hardware * efficiency) * chip_cost
         self.cost = p["cost_floor"] + variable * (1.0 - fx.cost_subsidy[self.family])
         markup = p["markup_open"]
         if not self.open_line:

@@ -91,6 +91,8 @@ REGISTRY: dict[str, Param] = {
            "Share of the unaware who hear of a family each month through general channels.", "awareness", calibrate=True),
         _p("awareness_q", 4.82, "1/month per unit share", 0.0, 10.0, _ASSUMED,
            "Word of mouth: extra awareness gain per unit of the family's regional usage share.", "awareness", calibrate=True),
+        _p("buzz_gap", 50.0, "rating points", 0.0, 300.0, "assumed; the DeepSeek-R1 moment (2025-01): news when an open release rivals the frontier (RISE, SURGE); calibrated",
+           "A release that tops its class makes news when it is within this distance of the best model of all.", "awareness", calibrate=True),
         _p("launch_buzz", 0.9, "fraction", 0.0, 1.0, "assumed; e.g. the DeepSeek-R1 release in 2025-01 (RISE, SURGE)",
            "Share of the unaware who hear of a family when its release tops its class (open or closed).", "awareness", calibrate=True),
         # --- choice ------------------------------------------------------------------------------------
@@ -166,10 +168,8 @@ REGISTRY: dict[str, Param] = {
         # --- prices ------------------------------------------------------------------------------------
         _p("hardware_price_performance", 1.3, "x per year", 1.0, 2.0, "Epoch AI ML hardware data hub (2024-25): performance per dollar improves ~30% a year (GPU FLOP/s per dollar doubling every ~2.5 years, Epoch 2022)",
            "Yearly gain in compute per dollar of serving hardware.", "prices"),
-        _p("serve_cost_2023", 4.0, "USD per Mtok", 0.5, 20.0, "assumed; GPT-3.5 served at $2 per Mtok in 2023 (OpenAI price list); calibrated to the price ratios",
-           "Serving cost of a 1e24-FLOP model at the 2023-01 frontier know-how.", "prices", calibrate=True),
-        _p("size_exponent", 0.5, "fraction", 0.2, 0.8, "Hoffmann et al. 2022 (Chinchilla): compute-optimal parameters grow with the square root of training compute",
-           "Elasticity of serving cost per token to the model's training compute.", "prices"),
+        _p("serve_cost_2023", 1.0, "USD per Mtok", 0.1, 10.0, "assumed; GPT-3.5-turbo listed at $2 per Mtok in 2023 (OpenAI price list), read as about half cost, half margin",
+           "Serving cost per million tokens at the 2023-01 frontier know-how on Nvidia hardware.", "prices"),
         _p("cost_floor", 0.01, "USD per Mtok", 0.001, 0.1, "assumed: energy and hosting of the smallest hosted models (~$0.01-0.02 per Mtok on third-party hosts, 2025)",
            "Physical floor under any serving cost.", "prices"),
         _p("markup_open", 1.0, "fraction", 0.0, 6.0, "assumed; DeepSeek disclosed a theoretical 545% cost-profit margin at full load (Mar 2025); third-party hosts compete near cost",
