@@ -6,6 +6,8 @@ starts the two runs are identical, from its start the named output moves in the 
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import pandas as pd
 from policy_runs import after, before, by_month, lockstep, paired_runs, start_step
@@ -42,7 +44,9 @@ CHIPS = {"kind": "chip_export_controls", "start": "2026-01", "tightness": 0.9}
 CHIP_RUN = {"n_developers": 1000, "months": 60}
 
 
-def _chip_runs():
+@cache
+def _chip_runs() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The chip-control run and its baseline, from the policy's start (run once for the three tests)."""
     base, pol = paired_runs(CHIPS, **CHIP_RUN)
     _same_before(base, pol, CHIPS)
     b, p = after(_ts(base), CHIPS), after(_ts(pol), CHIPS)
