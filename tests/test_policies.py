@@ -20,6 +20,10 @@ US_OPEN = [f for f, o, op in zip(WORLD.families, ORIGIN, WORLD.open, strict=True
 CN_FAMILIES = np.flatnonzero(ORIGIN == "CN")
 
 
+def family_mask(names: list[str]) -> np.ndarray:
+    return np.isin(np.array(WORLD.families), names)
+
+
 def _ts(run) -> pd.DataFrame:
     return run.timeseries.set_index("month")
 
@@ -93,6 +97,21 @@ def test_weight_export_controls_cap_the_us_open_releases():
     assert new_release.any().any()  # the capped labs still release, up to the threshold
     assert ((after(cap_p, WEIGHTS) <= threshold) | ~new_release).all().all()
     assert (rel_p.iloc[-1] <= rel_b.iloc[-1]).all() and rel_p.iloc[-1].sum() < rel_b.iloc[-1].sum()
+
+
+REGIONAL_WEIGHTS = WEIGHTS | {"regions": ["China"]}
+
+
+def test_regional_weight_controls_deny_releases_above_the_threshold_in_those_regions_only():
+    used_elsewhere = False
+    for _, pol in lockstep(REGIONAL_WEIGHTS, n_developers=1000, months=48):
+        if pol.t - 1 < start_step(REGIONAL_WEIGHTS):
+            continue
+        china = pol.pop.region == pol.world.regions.index("China")
+        above = np.flatnonzero(family_mask(US_OPEN) & pol.available & (pol.capability > REGIONAL_WEIGHTS["threshold"]))
+        assert not np.isin(pol.choice[china], above).any()
+        used_elsewhere |= np.isin(pol.choice[~china], above).any()
+    assert used_elsewhere  # the labs still release above the threshold; only the listed region is denied
 
 
 # --- licensing: release delays and counts -----------------------------------------------------------

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import sim
@@ -30,6 +30,7 @@ SLOW = settings(max_examples=25, deadline=None, suppress_health_check=[HealthChe
 
 @SLOW
 @given(parameter_sets(), st.integers(0, 2**31 - 1))
+@example({"bass_p": REGISTRY["bass_p"].low}, 0)  # a first month in which no developer enters
 def test_outputs_stay_shares_for_any_parameters_in_bounds(overrides, seed):
     r = sim.run("baseline", seed=seed, overrides=overrides | {"n_developers": 300, "months": 30})
     ts = r.timeseries
@@ -37,8 +38,13 @@ def test_outputs_stay_shares_for_any_parameters_in_bounds(overrides, seed):
     values = ts[shares].to_numpy()
     finite = values[np.isfinite(values)]
     assert ((finite >= 0) & (finite <= 1 + 1e-12)).all()
-    usage = ts[["usage_share_cn_open", "usage_share_west_open", "usage_share_closed"]].dropna()
-    assert np.allclose(usage.sum(axis=1), 1.0)
+    blocs = ["usage_share_cn_open", "usage_share_west_open", "usage_share_closed"]
+    groups = [ts[blocs]] + [ts[[f"{b}_{task}" for b in blocs]] for task in load_world().tasks]
+    for parts in [*groups, r.regions[blocs], r.segments[blocs]]:  # global, per task, region and segment
+        assert (parts.isna().any(axis=1) == parts.isna().all(axis=1)).all()
+        assert np.allclose(parts.dropna().sum(axis=1), 1.0)
+        values = parts.dropna().to_numpy()
+        assert ((values >= 0) & (values <= 1 + 1e-12)).all()
     fam = r.families
     assert (fam["users"] >= 0).all() and (fam["downloads"] >= 0).all()
     assert np.isfinite(fam[["capability", "price"]].to_numpy()).all()
@@ -53,6 +59,7 @@ def test_outputs_stay_shares_for_any_parameters_in_bounds(overrides, seed):
 
 @SLOW
 @given(parameter_sets(), st.floats(0, 1), st.floats(0, 1))
+@example({"bass_p": REGISTRY["bass_p"].low}, 0.2, 0.8)  # a first month in which no developer enters
 def test_tighter_controls_never_give_more_cn_compute(overrides, a, b):
     lo, hi = sorted((a, b))
     world, base = load_world(), load("baseline")
