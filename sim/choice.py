@@ -143,6 +143,7 @@ def _lost(m: Market, pop: Population, choice: np.ndarray, inside: np.ndarray) ->
 def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray, draws: Draws) -> Decision:
     """Everyone's decision this month, from last month's state (synchronous update)."""
     outside = np.flatnonzero(~entered)
+    outside = outside[draws.entry[outside] < m.bass_p + m.bass_q]  # no peer share can let the others in
     share_in = entered[pop.contacts[outside]].mean(axis=1)
     enters = outside[draws.entry[outside] < m.bass_p + m.bass_q * share_in]
     inside = np.flatnonzero(entered)
