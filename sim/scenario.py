@@ -7,11 +7,12 @@ parent's. Every error names the file and the key, and says what is allowed.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim import tomlfile
+from sim.calendar import month_label
 from sim.errors import FileProblem, InputError
 from sim.params import check, resolve
 from sim.policies import Policy, make_policy
@@ -19,6 +20,8 @@ from sim.world import load_world
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 TOP_KEYS = ("name", "description", "extends", "params", "policies")
+MAX_EXTENDS = 32  # scenarios in one `extends` chain (the shipped ones use 2)
+MAX_PATH = 1024  # characters of an `extends` reference
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,7 @@ def _read_toml(path: Path) -> dict:
     if not exists:
         shipped = ", ".join(available())
         raise FileProblem(where, f"no such scenario file (shipped scenarios: {shipped})")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise FileProblem(where, f"not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileProblem(where, f"cannot be read: {exc}") from None
+    return tomlfile.read(path, "scenario")
 
 
 def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
@@ -77,6 +75,8 @@ def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
     path = find(name_or_path)
     where = str(path)
     doc = _read_toml(path)
+    if len(_seen) >= MAX_EXTENDS:
+        raise InputError(where, "extends", str(name_or_path)[:80], f"a chain of at most {MAX_EXTENDS} scenarios")
     if path.resolve() in _seen:
         raise InputError(where, "extends", str(name_or_path), "a scenario that does not extend itself")
     for key in doc:
@@ -97,12 +97,44 @@ def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
     world = load_world()
     policies = tuple(make_policy(t, world, where) for t in tables)
     if "extends" in doc:
-        if not doc["extends"].strip():
-            raise InputError(where, "extends", doc["extends"], "the name or path of another scenario")
-        parent_path = find(doc["extends"])
-        if not parent_path.is_absolute() and not parent_path.exists():
-            parent_path = path.parent / parent_path
+        if not doc["extends"].strip() or len(doc["extends"]) > MAX_PATH:
+            allowed = f"the name or path (at most {MAX_PATH} characters) of another scenario"
+            raise InputError(where, "extends", doc["extends"], allowed)
+        parent_path = _parent(doc["extends"], path)
         parent = load(parent_path, (*_seen, path.resolve()))
         params = parent.overrides | params
         policies = parent.policies + policies
     return Scenario(doc["name"], doc.get("description", ""), dict(params), policies, where)
+
+
+def _parent(ref: str, child: Path) -> Path:
+    """The file a scenario extends: a shipped name, a path, or a path relative to the child file."""
+    parent = find(ref)
+    try:
+        if not parent.is_absolute() and not parent.exists():
+            parent = child.parent / parent
+    except (OSError, ValueError) as exc:
+        raise FileProblem(ref[:80], f"not a usable path ({exc})") from None
+    return parent
+
+
+def warnings(sc: Scenario, overrides: dict[str, Any] | None = None) -> list[str]:
+    """Things in a valid scenario that are probably mistakes: policies that never act.
+
+    A policy entirely outside the simulated period (it starts after the last month, or ends
+    before the first) has no effect, which is legal but rarely meant.
+    """
+    months = sc.params(overrides or {}, "--set")["months"]
+    found = []
+    for i, p in enumerate(sc.policies, 1):
+        if p.start >= months:
+            found.append(
+                f"{sc.path or sc.name}: policy {i} ({p.kind}) starts {month_label(p.start)}, after the last "
+                f"simulated month {month_label(months - 1)}: it has no effect"
+            )
+        elif p.end is not None and p.end <= 0:
+            found.append(
+                f"{sc.path or sc.name}: policy {i} ({p.kind}) ends {month_label(p.end)}, before the first "
+                f"simulated month {month_label(0)}: it has no effect"
+            )
+    return found
