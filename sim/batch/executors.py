@@ -101,12 +101,13 @@ def _init_worker(parent: int) -> None:
 
     Ctrl-C (sent by the terminal to the whole process group): the parent stops submitting, lets
     the runs in flight finish and saves them; a second one makes it kill the workers. SIGTERM
-    keeps its default, since the pool itself ends a broken pool's workers with it. Dying with
-    the parent: a
+    gets its default back (a fork inherits the sweep's stop handler), since the pool itself ends
+    a broken pool's workers with it. Dying with the parent: a
     forked worker holds copies of the task queue's pipe, so after a `kill -9` of the parent it
     would wait for tasks forever; on Linux the kernel kills it instead (PR_SET_PDEATHSIG).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the sweep's stop handler, forked with it
     if parent:
         close_inherited_locks()
     if parent and sys.platform.startswith("linux"):  # parent = 0: not forked by us (fork server)
