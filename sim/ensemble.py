@@ -17,6 +17,7 @@ import pandas as pd
 
 from sim import api
 from sim.errors import InputError
+from sim.outdir import provenance
 from sim.params import REGISTRY
 from sim.scenario import Scenario, load
 
@@ -69,9 +70,10 @@ class Ensemble:
             .loc[[c for c in api.SUMMARY_COLUMNS if c in set(b["output"])]]
         )
 
-    def save(self, out: str | Path, parquet: bool = True) -> Path:
+    def save(self, out: str | Path, parquet: bool = True, info: dict[str, Any] | None = None) -> Path:
+        """Replace folder `out` by the tables and `provenance.json` (`info` and the version and time)."""
         tables = {"draws": self.draws, "timeseries_draws": self.timeseries, "timeseries_bands": self.bands}
-        return api.write_tables(tables, out, parquet)
+        return api.write_run_folder(tables, out, parquet, provenance(**(info or {}), tables=sorted(tables)))
 
 
 def _one(task: tuple[Scenario, int, dict]) -> pd.DataFrame:
