@@ -42,6 +42,7 @@ from pyabc.sampler import Sampler
 from threadpoolctl import threadpool_limits
 
 from calibration.priors import Prior
+from calibration.summaries import ess
 
 DB_NAME = "abc.db"
 JOURNAL_PREFIX = "runs-"
@@ -258,12 +259,6 @@ class AbcResult:
     generations: pd.DataFrame  # t, epsilon, model runs, accepted, ESS
     model_runs: int  # evaluations proposed in this call (journal hits included)
     fresh_runs: int  # model runs actually executed in this call
-
-
-def ess(weights: np.ndarray) -> float:
-    """Kish's effective sample size of importance weights."""
-    w = np.asarray(weights, dtype=float)
-    return float(w.sum() ** 2 / (w**2).sum()) if len(w) else 0.0
 
 
 def _posterior(history: pyabc.History) -> pd.DataFrame:

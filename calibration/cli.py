@@ -34,9 +34,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     cal.add_argument("--out", type=Path, help="folder for the results (default: the calibration package)")
     rep = sub.add_parser("report", help="write a report (calibration: fit table, plots, summary)")
     rep.add_argument("what", choices=["calibration"])
-    rep.add_argument("--out", type=Path, required=True, help="folder for the report")
-    rep.add_argument("--draws", type=whole(1), default=100, help="posterior draws to simulate (default 100)")
-    rep.add_argument("--workers", type=whole(1), default=2, help="processes (default 2)")
+    rep.add_argument("--out", type=Path, help="folder for the report (default calibration/report)")
+    rep.add_argument(
+        "--draws", type=whole(50, 100_000), default=200, help="posterior draws, fresh seed each (default 200)"
+    )
+    rep.add_argument("--workers", type=whole(1, 256), default=2, help="processes (default 2)")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
@@ -67,9 +69,9 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from calibration.report import write_report
+    from calibration.report import REPORT_DIR, write_report
 
-    path = write_report(args.out, draws=args.draws, workers=args.workers)
+    path = write_report(args.out or REPORT_DIR, draws=args.draws, workers=args.workers)
     print(f"report written to {path}")
 
 

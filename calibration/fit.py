@@ -97,7 +97,7 @@ def choose_point(
     posterior: pd.DataFrame, settings: Settings, names: list[str], candidates: int = 8
 ) -> tuple[dict, float]:
     """The point estimate: of the weightier particles closest to the reported values, the one that
-    keeps every target inside its range over the most fresh seeds at the default population size
+    keeps every target inside its range over the most fresh seeds at the fit's population size
     (ties: the closest). Returns it and the share of (target x seed) checks it passed."""
     targets = settings.targets or load_targets()
 
@@ -106,7 +106,7 @@ def choose_point(
 
     pool = posterior[posterior["weight"] >= posterior["weight"].median()]
     shortlist = pool.assign(close=pool.apply(closeness, axis=1)).nsmallest(candidates, "close")
-    check = HistorySimulator({}, settings.targets)
+    check = HistorySimulator({"n_developers": settings.developers}, settings.targets)
     best, best_score = None, (-1.0, 0.0)
     for _, row in shortlist.iterrows():
         point = {k: (round(row[k]) if REGISTRY[k].kind is int else float(row[k])) for k in names}
