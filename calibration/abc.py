@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import random
 import signal
@@ -184,7 +185,10 @@ class SeededSampler(Sampler):
         super().__init__()
         self.s, self.progress = settings, progress
         self.used = 0  # model evaluations proposed so far (journal hits included), against the budget
-        self.pool = ProcessPoolExecutor(workers, initializer=_init_worker) if workers > 1 else None
+        # forkserver: workers fork from a clean single-threaded server, not from this process (which
+        # holds BLAS and database threads by now, and forking those can deadlock)
+        ctx = multiprocessing.get_context("forkserver")
+        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) if workers > 1 else None
         self.workers = workers
 
     def _map(self, tasks: list) -> Iterable[Any]:
@@ -327,6 +331,7 @@ def run_abc(
         if resume:
             abc.load(db, 1)
             sampler.used = int(abc.history.total_nr_simulations)
+            progress(sampler.used, abc.history.max_t + 1)  # finished generations count against the budget
         else:
             abc.new(db, problem.observed)
         done = abc.history.max_t + 1

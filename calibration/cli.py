@@ -33,8 +33,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     cal.add_argument("--out", type=Path, help="folder for the results (default: the calibration package)")
     rep = sub.add_parser("report", help="write a report (calibration: fit table, plots, summary)")
-    rep.add_argument("what", choices=["calibration"])
-    rep.add_argument("--out", type=Path, help="folder for the report (default calibration/report)")
+    rep.add_argument(
+        "what",
+        choices=["calibration", "recovery"],
+        help="calibration: the report; recovery: fit synthetic targets made at known values (recovery.csv)",
+    )
+    rep.add_argument("--out", type=Path, help="folder (default calibration/report; recovery: the calibration package)")
     rep.add_argument(
         "--draws", type=whole(50, 100_000), default=200, help="posterior draws, fresh seed each (default 200)"
     )
@@ -69,6 +73,12 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    if args.what == "recovery":
+        from calibration.fit import HERE
+        from calibration.recovery import write_recovery
+
+        print(f"recovery table written to {write_recovery(args.out or HERE, args.workers)}")
+        return
     from calibration.report import REPORT_DIR, write_report
 
     path = write_report(args.out or REPORT_DIR, draws=args.draws, workers=args.workers)

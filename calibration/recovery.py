@@ -24,7 +24,19 @@ from calibration.summaries import weighted_quantile, weighted_sd, weights
 from calibration.targets import Target, load_targets
 
 MAX_SD_RATIO = 0.7
+# candidates, in order of preference; those not in the registry (or without a prior) are skipped
+LAB_SIDE = ("control_effect", "efficiency_growth_cn", "compute_growth", "capability_per_decade", "price_decline_cn")
+DEMAND_SIDE = ("beta_capability", "bass_q", "beta_price", "review_rate")
+RECOVERY_FILE = "recovery.csv"
 TRUTH_QUANTILE = 0.35  # truth = this quantile of each prior: inside, and not its centre
+
+
+def default_names() -> list[str]:
+    """Two lab-side and two demand-side parameters that exist in this registry (see LAB_SIDE, DEMAND_SIDE)."""
+    fittable = all_priors()
+    lab = [n for n in LAB_SIDE if n in fittable][:2]
+    demand = [n for n in DEMAND_SIDE if n in fittable][:2]
+    return lab + demand
 
 
 def truth_of(names: Sequence[str]) -> dict[str, float]:
@@ -54,9 +66,9 @@ def recover(
     names: Sequence[str],
     workers: int,
     out: Path,
-    developers: int = 1500,
-    particles: int = 100,
-    budget: int = 2500,
+    developers: int = 1000,
+    particles: int = 60,
+    budget: int = 1200,
     seed: int = 3,
 ) -> pd.DataFrame:
     """Fit `names` to synthetic targets made at a known truth; one row per parameter."""
@@ -65,7 +77,7 @@ def recover(
     abc = AbcSettings(population=particles, budget=budget, seed=seed, batch=32)
     settings = Settings(abc=abc, developers=developers, free=tuple(names), targets=targets)
     prob = problem(settings)
-    post = run_abc(prob, abc, out / "work", workers).posterior
+    post = run_abc(prob, abc, out / "work" / "recovery", workers).posterior
     w = weights(post)
     rows = []
     for n, p in prob.priors.items():
@@ -76,3 +88,11 @@ def recover(
             | {"recovered": bool(q05 <= truth[n] <= q95 and ratio < MAX_SD_RATIO)}
         )
     return pd.DataFrame(rows)
+
+
+def write_recovery(out: Path, workers: int) -> Path:
+    """Run `recover` on default_names() and write the table where the report reads it."""
+    from calibration.store import save_table
+
+    table = recover(default_names(), workers, out)
+    return save_table(out, RECOVERY_FILE, table)

@@ -29,6 +29,13 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def save_table(out: Path, name: str, table: pd.DataFrame) -> Path:
+    """Write one CSV table into `out` atomically; returns its path."""
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / name, table.to_csv(index=False, float_format="%.10g"))
+    return out / name
+
+
 def _toml_value(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
