@@ -151,7 +151,7 @@ _LAST: dict[str, Any] = {}
 def _simulate_seeded(task: tuple[bytes, np.ndarray]) -> Any:
     """Propose, run and judge one particle with numpy's and Python's generators seeded first."""
     blob, state = task
-    if _LAST.get("blob") is not blob and _LAST.get("blob") != blob:
+    if _LAST.get("blob") != blob:
         _LAST.update(blob=blob, fn=cloudpickle.loads(blob))
     np.random.seed(state)
     random.seed(int(state[0]))
