@@ -28,7 +28,7 @@ import pandas as pd
 
 from calibration.abc import DB_NAME, AbcSettings, Problem, run_abc
 from calibration.priors import Prior, all_priors
-from calibration.targets import LAST_MONTH_NEEDED, Target, distance, evaluate_all, load_targets
+from calibration.targets import LAST_MONTH_NEEDED, Target, distance, evaluate_all, load_targets, require_columns
 from sim.errors import InputError
 from sim.params import REGISTRY
 
@@ -144,6 +144,7 @@ def fit(
     """
     from calibration.store import save_results
 
+    require_columns(settings.targets or load_targets())  # refuse before touching the history
     start = time.perf_counter()
     work = out / "work"
     _check_resume(work, settings, resume)

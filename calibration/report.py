@@ -23,7 +23,7 @@ from calibration.predictive import POINT_SEEDS, Predictive, group_tables, simula
 from calibration.priors import Prior, all_priors
 from calibration.store import calibration_summary, generations
 from calibration.summaries import conditional_sd, weighted_corr, weighted_quantile, weighted_sd, weights
-from calibration.targets import load_targets
+from calibration.targets import load_targets, require_columns
 from sim.api import SUMMARY_COLUMNS, write_tables
 from sim.ensemble import posterior
 
@@ -96,14 +96,18 @@ def identifiability(post: pd.DataFrame, priors: dict[str, Prior]) -> pd.DataFram
 
 
 def projection(pred: Predictive) -> pd.DataFrame:
-    """The last month's usage shares: point median and 5-95% over draws, overall and by group."""
+    """The last month's usage shares: point median and 5-95% over draws, overall, by task type
+    (timeseries columns `<share>_<task>`) and by group (grouped tables, e.g. region or segment)."""
     final = pred.final()
     point = pd.DataFrame([r["timeseries"].iloc[-1] for r in pred.point])
     month = str(final["month"].iloc[0])
+    shares = [c for c in final.columns if c.startswith(SHARES)]
+    base = [c for c in shares if not any(c.startswith(f"{b}_") for b in shares if b != c)]
     rows = []
-    for c in [c for c in final.columns if c.startswith(SHARES)]:
-        d = final[c].to_numpy(dtype=float)
-        rows.append(_band("all", "all", c, month, d, float(point[c].median())))
+    for c in shares:
+        stem = next((b for b in base if c.startswith(f"{b}_")), None)
+        by, group, output = ("task", c[len(stem) + 1 :], stem) if stem else ("all", "all", c)
+        rows.append(_band(by, group, output, month, final[c].to_numpy(dtype=float), float(point[c].median())))
     for table, keys in group_tables().items():
         df = pred.final_groups(table)
         for c in [c for c in df.columns if c.startswith(SHARES)]:
@@ -163,6 +167,7 @@ def write_report(out: Path = REPORT_DIR, draws: int = 200, workers: int = 2, ove
     `overrides` (e.g. a smaller population or horizon, for tests) apply to every run."""
     from calibration.report_text import markdown
 
+    require_columns(load_targets())
     post, priors = posterior(), all_priors()
     pred = simulate(draws, workers, overrides)
     fit, params = fit_table(pred), identifiability(post, priors)
