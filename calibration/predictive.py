@@ -10,6 +10,7 @@ group: the report finds them at run time rather than naming them.
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +85,8 @@ def simulate(draws: int, workers: int, overrides: dict | None = None) -> Predict
     point_tasks = [(dict(extra), 10_000 + s) for s in range(POINT_SEEDS)]
     draw_tasks = [(p | extra, draw_seed(FRESH, i)) for i, p in enumerate(params)]
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        ctx = multiprocessing.get_context("forkserver")  # not fork: this process may hold threads
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             point = list(pool.map(_run, point_tasks))
             post = list(pool.map(_run, draw_tasks))
     else:

@@ -12,7 +12,7 @@ from calibration.targets import load_targets
 
 
 def test_the_report_writes_coverage_identifiability_projection_and_drivers(tmp_path):
-    md = write_report(tmp_path, draws=50, workers=2, overrides={"n_developers": 300, "months": 30})
+    md = write_report(tmp_path, draws=50, workers=2, overrides={"n_developers": 300, "months": 40})
     text = md.read_text(encoding="utf-8")
     for section in ("## Fit", "## Generations", "## Parameters and identifiability", "## Baseline projection"):
         assert section in text
@@ -24,7 +24,7 @@ def test_the_report_writes_coverage_identifiability_projection_and_drivers(tmp_p
     params = pd.read_csv(tmp_path / "parameters.csv")
     assert set(params["verdict"]) <= {"identified", "ridge", "weak"}
     proj = pd.read_csv(tmp_path / "projection.csv")
-    assert (proj["month"] == "2025-06").all()  # the last month of a 30-month run
+    assert (proj["month"] == "2026-04").all()  # the last month of a 40-month run
     for key in [k for keys in group_tables().values() for k in keys]:
         assert key in set(proj["by"])
     drivers = pd.read_csv(tmp_path / "drivers.csv")
