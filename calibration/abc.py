@@ -40,6 +40,8 @@ import pandas as pd
 import pyabc
 from pyabc.parameters import Parameter
 from pyabc.sampler import Sampler
+from scipy.linalg import solve_triangular
+from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
 from calibration.priors import Prior
@@ -165,17 +167,28 @@ def _init_worker() -> None:
 
 class CholeskyNormalTransition(pyabc.MultivariateNormalTransition):
     """pyabc's default kernel (a multivariate normal around a weighted parent, Silverman bandwidth),
-    drawing with a Cholesky factor computed once per generation: numpy's multivariate_normal
-    factorises the covariance again at every draw, which dominated the fit's time."""
+    with its own draws and density from one Cholesky factor per generation.
+
+    Why: numpy's multivariate_normal factorises the covariance again at every draw (that dominated
+    the fit's time), and scipy's density treats the directions of parameters with small units
+    (variances 1e8 times smaller than others') as singular and returns a density of 0 there, which
+    made importance weights infinite. The factor is taken of the correlation matrix, so it does
+    not depend on the parameters' units, and the density is computed in log space."""
 
     def fit(self, X: pd.DataFrame, w: np.ndarray) -> None:
         super().fit(X, w)
-        jitter = 1e-12 * max(float(np.trace(self.cov)), 1e-300) * np.eye(len(self.cov))
-        self._chol = np.linalg.cholesky(self.cov + jitter)
+        scale = np.sqrt(np.clip(np.diag(self.cov), 1e-300, None))
+        corr = self.cov / np.outer(scale, scale)
+        self._chol = scale[:, None] * np.linalg.cholesky(corr + 1e-10 * np.eye(len(corr)))
+        self._log_norm = -0.5 * len(corr) * np.log(2 * np.pi) - float(np.log(np.diag(self._chol)).sum())
 
     def rvs_single(self) -> Parameter:
         parent = self.X.iloc[np.random.choice(self._range, p=self.w, replace=True)]
         return Parameter(parent + self._chol @ np.random.standard_normal(len(self._chol)))
+
+    def _pdf_single(self, x: np.ndarray) -> float:
+        z = solve_triangular(self._chol, (x - self._X_arr).T, lower=True)
+        return float(np.exp(logsumexp(self._log_norm - 0.5 * (z**2).sum(axis=0), b=self.w)))
 
 
 class SeededSampler(Sampler):
