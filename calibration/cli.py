@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from sim.argtypes import number, whole
-from sim.errors import InputError
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add `calibrate` and `report` to the `weightshift` command."""
     cal = sub.add_parser("calibrate", help="fit the calibrated parameters to calibration/targets.toml")
     cal.add_argument("--budget", type=whole(1), default=12_000, help="model runs at most (default 12000)")
-    cal.add_argument("--workers", type=whole(1), default=2, help="processes (default 2)")
-    cal.add_argument("--resume", action="store_true", help="continue an interrupted calibration")
+    cal.add_argument("--workers", type=whole(1, 256), default=2, help="processes (default 2)")
+    cal.add_argument("--resume", action="store_true", help="continue an interrupted calibration (same settings)")
+    cal.add_argument(
+        "--developers",
+        type=whole(200, 2_000_000),
+        default=20_000,
+        help="agents per calibration run (default 20000)",
+    )
+    cal.add_argument(
+        "--particles", type=whole(20, 100_000), default=400, help="accepted particles per generation (default 400)"
+    )
+    cal.add_argument("--seed", type=whole(0), default=20251231, help="root seed of the fit (default 20251231)")
     cal.add_argument(
         "--margin",
         type=number(0.0, 0.45),
@@ -23,34 +33,55 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     cal.add_argument("--out", type=Path, help="folder for the results (default: the calibration package)")
     rep = sub.add_parser("report", help="write a report (calibration: fit table, plots, summary)")
-    rep.add_argument("what", choices=["calibration"])
-    rep.add_argument("--out", type=Path, required=True, help="folder for the report")
-    rep.add_argument("--draws", type=whole(1), default=100, help="posterior draws to simulate (default 100)")
-    rep.add_argument("--workers", type=whole(1), default=2, help="processes (default 2)")
+    rep.add_argument(
+        "what",
+        choices=["calibration", "recovery"],
+        help="calibration: the report; recovery: fit synthetic targets made at known values (recovery.csv)",
+    )
+    rep.add_argument("--out", type=Path, help="folder (default calibration/report; recovery: the calibration package)")
+    rep.add_argument(
+        "--draws", type=whole(50, 100_000), default=200, help="posterior draws, fresh seed each (default 200)"
+    )
+    rep.add_argument("--workers", type=whole(1, 256), default=2, help="processes (default 2)")
 
 
 def cmd_calibrate(args: argparse.Namespace) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from calibration.abc import AbcSettings
     from calibration.fit import HERE, Settings, fit
 
-    settings = Settings(budget=args.budget, margin=args.margin)
+    abc = AbcSettings(population=args.particles, budget=args.budget, seed=args.seed)
+    settings = Settings(abc=abc, developers=args.developers, margin=args.margin)
     out = args.out or HERE
-    if args.resume and not (out / "work" / "journal.jsonl").exists():
-        raise InputError("--resume", "journal", str(out / "work" / "journal.jsonl"), "an earlier calibration to resume")
-    columns = (TextColumn("model runs"), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("generation {task.fields[t]}: model runs"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns) as bar:
-        task = bar.add_task("fit", total=settings.budget)
-        summary = fit(settings, args.workers, args.resume, out, lambda n: bar.advance(task, n))
+        task = bar.add_task("fit", total=settings.abc.budget, t=0)
+        try:
+            summary = fit(settings, args.workers, args.resume, out, lambda n, t: bar.update(task, advance=n, t=t))
+        except KeyboardInterrupt:
+            print("weightshift: finished runs are saved; continue with the same flags and --resume", file=sys.stderr)
+            raise
     for key, value in summary.items():
         print(f"{key}: {value}")
     print(f"written: {out / 'calibrated.toml'}, {out / 'posterior.csv'}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from calibration.report import write_report
+    if args.what == "recovery":
+        from calibration.fit import HERE
+        from calibration.recovery import write_recovery
 
-    path = write_report(args.out, draws=args.draws, workers=args.workers)
+        print(f"recovery table written to {write_recovery(args.out or HERE, args.workers)}")
+        return
+    from calibration.report import REPORT_DIR, write_report
+
+    path = write_report(args.out or REPORT_DIR, draws=args.draws, workers=args.workers)
     print(f"report written to {path}")
 
 

@@ -1,241 +1,198 @@
-"""`weightshift report calibration`: how well the calibrated model reproduces the reported figures.
+"""`weightshift report calibration`: how well the posterior reproduces the reported figures, how
+well it pins the parameters down, and what it says about 2030.
 
-Writes into the output folder: `fit.csv` (per target: reported value and range, the simulated
-median and 90% interval over posterior draws, whether the point estimate and what share of the
-draws land inside the range), `parameters.csv` (posterior summaries, and which parameters the
-targets do not identify), `history.png` and `targets.png`, and `report.md` tying them together.
+Writes into the output folder (default calibration/report/): `fit.csv` (per target: reported value
+and range, posterior-predictive median and 90% interval, coverage = share of draws, each run with a
+fresh seed, inside the range), `generations.csv` (tolerance and ESS per generation),
+`parameters.csv` (the identifiability table), `correlations.csv`, `projection.csv` (the
+baseline's last month: median and 5-95% over draws, overall and by group), `drivers.csv`
+(first-order sensitivity of the last month's outputs to each parameter across the posterior,
+SALib RBD-FAST), the figures `targets.png`, `projection.png`, `pairs.png`, and `report.md`.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from calibration.fit import fitted_params
-from calibration.store import calibration_summary
-from calibration.targets import LAST_MONTH_NEEDED, evaluate_all, load_targets, require_columns
-from sim.api import write_tables
-from sim.ensemble import draw_parameters, draw_seed, posterior
-from sim.params import calibrated
+from calibration.fit import HERE
+from calibration.plots import plot_pairs, plot_projection, plot_targets
+from calibration.predictive import POINT_SEEDS, Predictive, group_tables, simulate
+from calibration.priors import Prior, all_priors
+from calibration.store import calibration_summary, generations
+from calibration.summaries import conditional_sd, weighted_corr, weighted_quantile, weighted_sd, weights
+from calibration.targets import load_targets, require_columns
+from sim.api import SUMMARY_COLUMNS, write_tables
+from sim.ensemble import posterior
 
-POINT_SEEDS = 10
-IDENTIFIED_SD_RATIO = 0.6  # posterior sd / prior sd above this: the targets barely inform it
-
-
-def _history(task: tuple[dict, int]) -> tuple[dict[str, float], pd.DataFrame, pd.DataFrame]:
-    import sim
-
-    params, seed = task
-    r = sim.run("baseline", seed=seed, overrides=params | {"months": LAST_MONTH_NEEDED})
-    return evaluate_all(r), r.timeseries, r.families
-
-
-def simulate_history(draws: int, workers: int) -> tuple[list, list]:
-    """The point estimate over POINT_SEEDS seeds, and `draws` posterior draws (own seed each)."""
-    point_tasks = [({}, 10_000 + s) for s in range(POINT_SEEDS)]
-    draw_tasks = [(p, draw_seed(1, i)) for i, p in enumerate(draw_parameters(draws, seed=1))]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        point = list(pool.map(_history, point_tasks))
-        post = list(pool.map(_history, draw_tasks))
-    return point, post
+REPORT_DIR = HERE / "report"
+NARROW = 0.5  # posterior sd / prior sd below this: the targets inform the parameter
+STRONG_CORR = 0.5  # |r| above this: listed as a ridge
+PAIRS = 8  # parameters in the pairs plot
+SHARES = "usage_share_"
+HARMONICS = 4  # RBD-FAST's M: its bias grows as 2M / draws
+MIN_DRIVER_DRAWS = 50
 
 
-def fit_table(point: list, post: list) -> pd.DataFrame:
+def fit_table(pred: Predictive) -> pd.DataFrame:
+    """Per target: reported range, point estimate, posterior-predictive band and coverage."""
+    draws = pred.targets()
     rows = []
     for t in load_targets():
-        p = np.array([r[0][t.id] for r in point])
-        d = np.array([r[0][t.id] for r in post])
+        p = np.array([r["targets"][t.id] for r in pred.point])
+        d = draws[t.id].to_numpy(dtype=float)
         rows.append(
-            {
-                "target": t.id,
-                "month": t.month,
-                "reported": t.value,
-                "low": t.low,
-                "high": t.high,
-                "weight": t.weight,
-                "point_median": float(np.median(p)),
-                "point_inside": t.inside(float(np.median(p))),
-                "point_seeds_inside": float(np.mean([t.inside(x) for x in p])),
-                "draws_median": float(np.median(d)),
-                "draws_q05": float(np.quantile(d, 0.05)),
-                "draws_q95": float(np.quantile(d, 0.95)),
-                "draws_inside": float(np.mean([t.inside(x) for x in d])),
-                "source": t.source,
-            }
+            {"target": t.id, "month": t.month, "reported": t.value, "low": t.low, "high": t.high, "weight": t.weight}
+            | {"point_median": float(np.median(p)), "point_inside": t.inside(float(np.median(p)))}
+            | {"draws_median": float(np.nanmedian(d)), "draws_q05": float(np.nanquantile(d, 0.05))}
+            | {"draws_q95": float(np.nanquantile(d, 0.95)), "coverage": float(np.mean([t.inside(x) for x in d]))}
+            | {"source": t.source}
         )
     return pd.DataFrame(rows)
 
 
-def parameter_table() -> pd.DataFrame:
-    """Posterior median and 90% interval of each fitted parameter; identified or not."""
-    post = posterior()
-    w = post["weight"].to_numpy() / post["weight"].sum()
-    point = calibrated()
+def _recovery() -> dict[str, bool]:
+    f = HERE / "recovery.csv"
+    if not f.is_file():
+        return {}
+    table = pd.read_csv(f)
+    return dict(zip(table["parameter"], table["recovered"].astype(bool), strict=True))
+
+
+def identifiability(post: pd.DataFrame, priors: dict[str, Prior]) -> pd.DataFrame:
+    """Per parameter: posterior summaries, marginal and conditional sd against the prior's, the
+    strongest correlate, and a verdict judged from the posterior (not from marginal spread alone):
+    identified (marginal sd < NARROW x prior sd), ridge (marginal wide, but narrow given the
+    others: the targets pin a combination), or weak (wide either way). Recovery status comes from
+    calibration/recovery.csv when a recovery run wrote it."""
+    names = [n for n in priors if n in post.columns]
+    w = weights(post)
+    corr = weighted_corr(post, names) if len(names) > 1 else pd.DataFrame()
+    cond = conditional_sd(post, names) if len(names) > 1 else {}
+    recovered = _recovery()
     rows = []
-    for p in fitted_params():
-        x = post[p.name].to_numpy()
-        order = np.argsort(x)
-        cum = np.cumsum(w[order])
-        q = [float(x[order][np.searchsorted(cum, c)]) for c in (0.05, 0.5, 0.95)]
-        sd = float(np.sqrt(np.cov(x, aweights=w)))
-        ratio = sd / ((p.high - p.low) / np.sqrt(12))
+    for n in names:
+        p, x = priors[n], post[n].to_numpy(dtype=float)
+        q05, q50, q95 = weighted_quantile(x, w, (0.05, 0.5, 0.95))
+        prior_sd = p.sd()
+        marginal = weighted_sd(x, w) / prior_sd
+        conditional = cond.get(n, np.nan) / prior_sd
+        partner, r = "", 0.0
+        if not corr.empty:
+            others = corr[n].drop(n).abs()
+            if others.notna().any():
+                partner = str(others.idxmax())
+                r = float(corr.loc[n, partner])
+        verdict = "identified" if marginal < NARROW else ("ridge" if conditional < NARROW else "weak")
         rows.append(
-            {
-                "parameter": p.name,
-                "unit": p.unit,
-                "prior_low": p.low,
-                "prior_high": p.high,
-                "declared": p.default,
-                "calibrated": point.get(p.name),
-                "q05": q[0],
-                "median": q[1],
-                "q95": q[2],
-                "sd_over_prior_sd": ratio,
-                "identified": ratio <= IDENTIFIED_SD_RATIO,
-            }
+            {"parameter": n, "prior": p.describe(), "from": "registry" if p.calibrated else "priors.toml"}
+            | {"median": q50, "q05": q05, "q95": q95, "marginal_sd_ratio": marginal}
+            | {"conditional_sd_ratio": conditional, "strongest_correlate": partner, "correlation": r}
+            | {"verdict": verdict, "recovery": {True: "recovered", False: "not recovered"}.get(recovered.get(n), "")}
         )
     return pd.DataFrame(rows)
 
 
-PANELS = (
-    ("usage_share_cn_open", "CN open usage share", ["cn_usage_late_2024", "cn_usage_late_2025"]),
-    ("Qwen:cum_downloads", "Qwen cumulative downloads", ["qwen_cum_downloads_2025"]),
-    ("Llama:cum_downloads", "Llama cumulative downloads", ["llama_cum_downloads_2024"]),
-    ("Qwen:derivatives", "Qwen derivatives", ["qwen_derivatives_2025"]),
-    ("startup_share_cn_among_open", "Startups on CN among open (world)", []),
-    ("capability", "Best capability: CN open, West open, closed", []),
-)
+def projection(pred: Predictive) -> pd.DataFrame:
+    """The last month's usage shares: point median and 5-95% over draws, overall, by task type
+    (timeseries columns `<share>_<task>`) and by group (grouped tables, e.g. region or segment)."""
+    final = pred.final()
+    point = pd.DataFrame([r["timeseries"].iloc[-1] for r in pred.point])
+    month = str(final["month"].iloc[0])
+    shares = [c for c in final.columns if c.startswith(SHARES)]
+    base = [c for c in shares if not any(c.startswith(f"{b}_") for b in shares if b != c)]
+    rows = []
+    for c in shares:
+        stem = next((b for b in base if c.startswith(f"{b}_")), None)
+        by, group, output = ("task", c[len(stem) + 1 :], stem) if stem else ("all", "all", c)
+        rows.append(_band(by, group, output, month, final[c].to_numpy(dtype=float), float(point[c].median())))
+    for table, keys in group_tables().items():
+        df = pred.final_groups(table)
+        for c in [c for c in df.columns if c.startswith(SHARES)]:
+            for key in keys:
+                for group, sub in df.groupby(key, sort=True):
+                    rows.append(_band(key, str(group), c, month, sub[c].to_numpy(dtype=float), np.nan))
+    return pd.DataFrame(rows)
 
 
-def _series(run: tuple, key: str) -> pd.Series:
-    _, ts, fam = run
-    if ":" in key:
-        family, col = key.split(":")
-        f = fam[fam["family"] == family]
-        return pd.Series(f[col].to_numpy(), index=f["month"].to_numpy())
-    return pd.Series(ts[key].to_numpy(), index=ts["month"].to_numpy())
+def _band(by: str, group: str, output: str, month: str, d: np.ndarray, point: float) -> dict:
+    q = np.nanquantile(d, [0.05, 0.5, 0.95]) if np.isfinite(d).any() else [np.nan] * 3
+    return {"by": by, "group": group, "output": output, "month": month, "point_median": point} | dict(
+        zip(("q05", "median", "q95"), map(float, q), strict=True)
+    )
 
 
-def plot_history(post: list, point: list, path: Path) -> None:
-    import matplotlib
+def drivers(pred: Predictive, outputs: list[str], seed: int = 0) -> pd.DataFrame:
+    """First-order sensitivity (SALib RBD-FAST, which accepts any sample) of each last-month output to
+    each drawn parameter across the posterior draws. Parameters are correlated under the posterior,
+    so an index credits a parameter with what its correlates move too; run noise is the remainder."""
+    from SALib.analyze import rbd_fast
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    targets = {t.id: t for t in load_targets()}
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
-    for ax, (key, title, ids) in zip(axes.ravel(), PANELS, strict=True):
-        keys = (
-            ["best_capability_cn_open", "best_capability_west_open", "best_capability_closed"]
-            if key == "capability"
-            else [key]
-        )
-        for k in keys:
-            band = pd.concat([_series(r, k) for r in post], axis=1)
-            x = np.arange(len(band))
-            ax.fill_between(x, band.quantile(0.05, axis=1), band.quantile(0.95, axis=1), alpha=0.25)
-            ax.plot(
-                x,
-                pd.concat([_series(r, k) for r in point], axis=1).median(axis=1),
-                label=k.replace("best_capability_", ""),
-            )
-        months = list(band.index)
-        for tid in ids:
-            t = targets[tid]
-            i = months.index(t.month)
-            ax.errorbar([i], [t.value], yerr=[[t.value - t.low], [t.high - t.value]], fmt="o", color="black", capsize=4)
-        ax.set_xticks(range(0, len(months), 6), months[::6], rotation=45, fontsize=8)
-        ax.set_title(title)
-        if key == "capability":
-            ax.legend(fontsize=8)
-    fig.suptitle("History window: point estimate (line), 5-95% of posterior draws (band), reported figures (black)")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    x = pred.params.astype(float)
+    x = x.loc[:, x.std() > 0]
+    if len(x) < MIN_DRIVER_DRAWS or x.shape[1] == 0:
+        return pd.DataFrame(columns=["output", "parameter", "S1"])
+    problem = {"num_vars": x.shape[1], "names": list(x.columns), "bounds": [[x[c].min(), x[c].max()] for c in x]}
+    final = pred.final()
+    rows = []
+    for o in outputs:
+        y = final[o].to_numpy(dtype=float)
+        if not np.isfinite(y).all() or np.std(y) == 0:
+            continue
+        s1 = rbd_fast.analyze(problem, x.to_numpy(), y, M=HARMONICS, seed=seed)["S1"]
+        rows += [{"output": o, "parameter": n, "S1": float(v)} for n, v in zip(x.columns, s1, strict=True)]
+    return pd.DataFrame(rows)
 
 
-def plot_targets(fit: pd.DataFrame, path: Path) -> None:
-    """Each target's simulated 90% interval and point median, in units of its accepted range."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def scale(v, row):
-        width = row["high"] - row["low"] or 1.0
-        return (v - row["low"]) / width
-
-    fig, ax = plt.subplots(figsize=(9, 5), constrained_layout=True)
-    for i, row in fit.reset_index(drop=True).iterrows():
-        ax.plot([scale(row["draws_q05"], row), scale(row["draws_q95"], row)], [i, i], lw=6, alpha=0.4, color="tab:blue")
-        ax.plot(scale(row["point_median"], row), i, "o", color="tab:red")
-        ax.plot(scale(row["reported"], row), i, "|", color="black", ms=14)
-    ax.axvspan(0, 1, color="green", alpha=0.08)
-    ax.set_yticks(range(len(fit)), fit["target"])
-    ax.set_xlabel("position within the accepted range (0 = low, 1 = high)")
-    ax.set_title("Targets: posterior 90% interval (bar), point estimate (red), reported (black)")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def _top_pairs(corr: pd.DataFrame) -> list[tuple[str, str, float]]:
+    names = list(corr.columns)
+    pairs = [(a, b, float(corr.loc[a, b])) for i, a in enumerate(names) for b in names[i + 1 :]]
+    return sorted([p for p in pairs if np.isfinite(p[2])], key=lambda p: -abs(p[2]))
 
 
-def markdown(fit: pd.DataFrame, params: pd.DataFrame, summary: dict) -> str:
-    lines = ["# Calibration report", "", "## Method", ""]
-    lines += [f"- {k}: {v}" for k, v in summary.items()]
-    n_in = int(fit["point_inside"].sum())
-    lines += [
-        "",
-        "## Fit",
-        "",
-        f"Point estimate inside the accepted range for {n_in} of {len(fit)} targets "
-        f"(median over {POINT_SEEDS} seeds); share of posterior draws inside, per target, below.",
-        "",
-        "| target | month | reported [range] | point median | draws 90% | draws inside |",
-        "|---|---|---|---|---|---|",
-    ]
-    for _, r in fit.iterrows():
-        mark = "" if r["point_inside"] else " **outside**"
-        lines.append(
-            f"| {r['target']} | {r['month']} | {r['reported']:.3g} [{r['low']:.3g}, {r['high']:.3g}] | "
-            f"{r['point_median']:.3g}{mark} | {r['draws_q05']:.3g} – {r['draws_q95']:.3g} | {r['draws_inside']:.0%} |"
-        )
-    weak = params.loc[~params["identified"], "parameter"].tolist()
-    lines += [
-        "",
-        "![history](history.png)",
-        "",
-        "![targets](targets.png)",
-        "",
-        "## Parameters",
-        "",
-        "| parameter | prior | calibrated | posterior median [90%] | identified |",
-        "|---|---|---|---|---|",
-    ]
-    for _, r in params.iterrows():
-        lines.append(
-            f"| {r['parameter']} | {r['prior_low']:g} – {r['prior_high']:g} | {r['calibrated']:.3g} | "
-            f"{r['median']:.3g} [{r['q05']:.3g}, {r['q95']:.3g}] | {'yes' if r['identified'] else 'no'} |"
-        )
-    lines += [
-        "",
-        f"Not identified by the targets (posterior sd > {IDENTIFIED_SD_RATIO} x prior sd): "
-        + (", ".join(weak) if weak else "none")
-        + ".",
-        "",
-    ]
-    return "\n".join(lines)
+def _pairs_names(pairs: list[tuple[str, str, float]], names: list[str]) -> list[str]:
+    chosen: list[str] = []
+    for a, b, _ in pairs:
+        for n in (a, b):
+            if n not in chosen and len(chosen) < PAIRS:
+                chosen.append(n)
+    return chosen or names[:PAIRS]
 
 
-def write_report(out: Path, draws: int = 100, workers: int = 2) -> Path:
-    """Simulate, tabulate, plot and write the report into `out` (tables atomically)."""
+def write_report(out: Path = REPORT_DIR, draws: int = 200, workers: int = 2, overrides: dict | None = None) -> Path:
+    """Simulate, tabulate, plot and write the report into `out` (tables atomically).
+
+    `overrides` (e.g. a smaller population or horizon, for tests) apply to every run."""
+    from calibration.report_text import markdown
+
     require_columns(load_targets())
-    point, post = simulate_history(draws, workers)
-    fit, params = fit_table(point, post), parameter_table()
-    write_tables({"fit": fit, "parameters": params}, out, parquet=False)
-    plot_history(post, point, out / "history.png")
+    post, priors = posterior(), all_priors()
+    pred = simulate(draws, workers, overrides)
+    fit, params = fit_table(pred), identifiability(post, priors)
+    names = list(params["parameter"])
+    corr = weighted_corr(post, names)
+    pairs = _top_pairs(corr)
+    proj = projection(pred)
+    outputs = [c for c in SUMMARY_COLUMNS if c.startswith(SHARES) and c in pred.final().columns]
+    drive = drivers(pred, outputs)
+    gens = generations()
+    tables = {"fit": fit, "parameters": params, "correlations": corr.reset_index(names="parameter")}
+    write_tables(tables | {"projection": proj, "drivers": drive, "generations": gens}, out, parquet=False)
     plot_targets(fit, out / "targets.png")
-    (out / "report.md").write_text(markdown(fit, params, calibration_summary()), encoding="utf-8")
+    plot_pairs(post, _pairs_names(pairs, names), out / "pairs.png")
+    months = pred.draws[0]["timeseries"]["month"]
+    series = {
+        c: (
+            pd.DataFrame({i: d["timeseries"][c].to_numpy() for i, d in enumerate(pred.draws)}, index=months),
+            pd.concat([r["timeseries"][c] for r in pred.point], axis=1).median(axis=1),
+        )
+        for c in outputs
+    }
+    plot_projection(series, out / "projection.png")
+    text = markdown(fit, gens, params, pairs, proj, drive, calibration_summary(), draws, POINT_SEEDS)
+    (out / "report.md").write_text(text, encoding="utf-8")
     return out / "report.md"
 
 

@@ -1,7 +1,8 @@
 """Reading and writing the calibration's results: the posterior sample and the point estimate.
 
 `calibrated.toml` holds the point estimate that every scenario starts from; `posterior.csv` the
-accepted parameter sets, which `weightshift run --draws K` samples (`sim.ensemble` reads it).
+importance-weighted posterior sample (and `generations.csv` the fit's
+generations), which `weightshift run --draws K` samples (`sim.ensemble` reads it).
 Both are written atomically (temporary file, then rename).
 """
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 CALIBRATED = "calibrated.toml"
 POSTERIOR = "posterior.csv"
+GENERATIONS = "generations.csv"
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -25,6 +27,13 @@ def _atomic_write(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def save_table(out: Path, name: str, table: pd.DataFrame) -> Path:
+    """Write one CSV table into `out` atomically; returns its path."""
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out / name, table.to_csv(index=False, float_format="%.10g"))
+    return out / name
 
 
 def _toml_value(v: object) -> str:
@@ -35,10 +44,14 @@ def _toml_value(v: object) -> str:
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def save_results(out: Path, posterior: pd.DataFrame, point: dict, summary: dict) -> None:
-    """Write posterior.csv and calibrated.toml into `out`."""
+def save_results(
+    out: Path, posterior: pd.DataFrame, point: dict, summary: dict, tables: dict[str, pd.DataFrame] | None = None
+) -> None:
+    """Write posterior.csv, calibrated.toml and any further `tables` (name.csv) into `out`."""
     out.mkdir(parents=True, exist_ok=True)
     _atomic_write(out / POSTERIOR, posterior.to_csv(index=False, float_format="%.10g"))
+    for name, table in (tables or {}).items():
+        _atomic_write(out / f"{name}.csv", table.to_csv(index=False, float_format="%.10g"))
     lines = [
         "# The calibrated parameter set: the default that every scenario starts from.",
         f"# Written by `weightshift calibrate` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; do not edit by hand.",
@@ -55,6 +68,15 @@ def save_results(out: Path, posterior: pd.DataFrame, point: dict, summary: dict)
 
 def _package_file(name: str):
     return resources.files("calibration").joinpath(name)
+
+
+def generations() -> pd.DataFrame:
+    """The shipped fit's generations (t, epsilon, model runs, accepted, ESS); empty if none."""
+    f = _package_file(GENERATIONS)
+    if not f.is_file():
+        return pd.DataFrame()
+    with resources.as_file(f) as path:
+        return pd.read_csv(path)
 
 
 def calibration_summary() -> dict:

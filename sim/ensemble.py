@@ -1,7 +1,9 @@
 """Runs over the calibration's posterior: uncertainty carried into every projection.
 
-`run_draws` runs K accepted parameter sets, each with its own seed, and summarises every
-timeseries output by month as a median and a 5-95% band.
+`run_draws` runs K parameter sets drawn from `calibration/posterior.csv` by importance weight
+(every parameter column: the calibrated ones and those with a prior in calibration/priors.toml),
+each with its own seed, and summarises every timeseries and regions output by month (and region)
+as a median and a 5-95% band.
 """
 
 from __future__ import annotations
@@ -37,14 +39,19 @@ def posterior() -> pd.DataFrame:
 
 
 def draw_parameters(k: int, seed: int) -> list[dict[str, Any]]:
-    """K posterior draws (by ABC weight, with replacement), reproducible from `seed`."""
+    """K posterior draws (by importance weight, with replacement), reproducible from `seed`."""
     post = posterior()
     if post.empty:
         raise InputError("--draws", "draws", k, "a calibrated posterior (run `weightshift calibrate` first)")
     names = [c for c in post.columns if c in REGISTRY]
     weights = post["weight"].to_numpy() / post["weight"].sum()
     rows = np.random.default_rng([seed, 7]).choice(len(post), size=k, p=weights)
-    return [{n: REGISTRY[n].kind(post.iloc[r][n]) for n in names} for r in rows]
+    return [{n: _typed(n, post.iloc[r][n]) for n in names} for r in rows]
+
+
+def _typed(name: str, value: float) -> Any:
+    kind = REGISTRY[name].kind
+    return kind(round(value)) if kind is int else kind(value)
 
 
 def draw_seed(seed: int, i: int) -> int:
@@ -54,11 +61,13 @@ def draw_seed(seed: int, i: int) -> int:
 
 @dataclass
 class Ensemble:
-    """K runs over posterior draws: their parameters, all timeseries, and the bands."""
+    """K runs over posterior draws: their parameters, all timeseries and regions, and the bands."""
 
     draws: pd.DataFrame  # one row per draw: draw, seed, parameters
     timeseries: pd.DataFrame  # every draw's timeseries, with a `draw` column
     bands: pd.DataFrame  # month x output: q05, median, q95
+    regions: pd.DataFrame  # every draw's regions table, with a `draw` column
+    region_bands: pd.DataFrame  # month x region x output: q05, median, q95
 
     def summary(self) -> pd.DataFrame:
         """Median [5%, 95%] of the key outputs at the summary months."""
@@ -72,19 +81,27 @@ class Ensemble:
 
     def save(self, out: str | Path, parquet: bool = True, info: dict[str, Any] | None = None) -> Path:
         """Replace folder `out` by the tables and `provenance.json` (`info` and the version and time)."""
-        tables = {"draws": self.draws, "timeseries_draws": self.timeseries, "timeseries_bands": self.bands}
+        tables = {
+            "draws": self.draws,
+            "timeseries_draws": self.timeseries,
+            "timeseries_bands": self.bands,
+            "regions_draws": self.regions,
+            "regions_bands": self.region_bands,
+        }
         return api.write_run_folder(tables, out, parquet, provenance(**(info or {}), tables=sorted(tables)))
 
 
-def _one(task: tuple[Scenario, int, dict]) -> pd.DataFrame:
+def _one(task: tuple[Scenario, int, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     scenario, seed, overrides = task
-    return api.run(scenario, seed=seed, overrides=overrides).timeseries
+    r = api.run(scenario, seed=seed, overrides=overrides)
+    return r.timeseries, r.regions
 
 
-def bands(timeseries: pd.DataFrame) -> pd.DataFrame:
-    """Median and 5-95% band of every numeric output by month, as a long table."""
-    long = timeseries.drop(columns="draw").melt(id_vars="month", var_name="output")
-    q = long.groupby(["month", "output"], sort=False)["value"].quantile(list(QUANTILES)).unstack()
+def bands(table: pd.DataFrame, keys: tuple[str, ...] = ("month",)) -> pd.DataFrame:
+    """Median and 5-95% band of every numeric output by `keys` (month; or month and region), long."""
+    long = table.drop(columns="draw").melt(id_vars=list(keys), var_name="output")
+    long["value"] = pd.to_numeric(long["value"])
+    q = long.groupby([*keys, "output"], sort=False)["value"].quantile(list(QUANTILES)).unstack()
     q.columns = ["q05", "median", "q95"]
     return q.reset_index()
 
@@ -106,6 +123,7 @@ def run_draws(
             results = list(pool.map(_one, tasks))
     else:
         results = [_one(t) for t in tasks]
-    ts = pd.concat([r.assign(draw=i) for i, r in enumerate(results)], ignore_index=True)
+    ts = pd.concat([r[0].assign(draw=i) for i, r in enumerate(results)], ignore_index=True)
+    reg = pd.concat([r[1].assign(draw=i) for i, r in enumerate(results)], ignore_index=True)
     draws = pd.DataFrame([{"draw": i, "seed": s} | p for i, (p, s) in enumerate(zip(params, seeds, strict=True))])
-    return Ensemble(draws, ts, bands(ts))
+    return Ensemble(draws, ts, bands(ts), reg, bands(reg, ("month", "region")))

@@ -55,7 +55,14 @@ def add_parsers(sub: Any) -> None:
 
     cp = sub.add_parser("compare", help="compare scenarios with common random numbers")
     cp.add_argument("scenarios", nargs="+", help="two or more scenarios (names or .toml); the first is the reference")
-    cp.add_argument("--reps", type=whole(1), default=10, help="paired seeds per scenario (default 10)")
+    how = cp.add_mutually_exclusive_group()
+    how.add_argument("--reps", type=whole(1), default=10, help="paired seeds per scenario (default 10)")
+    how.add_argument(
+        "--draws",
+        type=whole(2, 10_000),
+        help="run K posterior draws in each scenario (same parameters and seed per draw): effect median, "
+        "90%% band and the share of draws with its sign",
+    )
     cp.add_argument("--seed", type=whole(0), default=0, help="seed the paired seeds derive from (default 0)")
     _set_flag(cp, "in every run")
     cp.add_argument("--at", action="extend", nargs="+", metavar="YYYY-MM", help="months of the table")
@@ -185,6 +192,9 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
     overrides = dict(parse_assignment(a) for a in args.set)
     check_writable(args.out)
+    if args.draws:
+        _compare_draws(args, overrides)
+        return
     c = compare(
         args.scenarios,
         reps=args.reps,
@@ -201,6 +211,27 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print(format_table(c.table))
     c.save(args.out)
     print(f"table, bands, runs and plot written to {args.out}/ (compare.csv, compare.png)")
+
+
+def _compare_draws(args: argparse.Namespace, overrides: dict) -> None:
+    from sim.batch.compare import compare_draws, format_effects
+
+    c = compare_draws(
+        args.scenarios,
+        args.draws,
+        seed=args.seed,
+        overrides=overrides,
+        at=args.at,
+        workers=args.workers,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        progress=not args.quiet,
+    )
+    n = c.runs.draw.nunique()
+    print(f"effects against {c.labels[0]} over {n} posterior draws (same parameters and seed per draw):")
+    print(format_effects(c.effects))
+    c.save(args.out)
+    print(f"effects and runs written to {args.out}/ (effects.csv, runs.parquet)")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

@@ -149,9 +149,32 @@ def compare(
     months = min(sc.params(overrides, "--set")["months"] for sc in scs)
     at = _months(at, months)
     seeds = [run_seed(seed, r) for r in range(reps)]
+    per_rep = [overrides] * reps
+    data, good = _paired_runs(scs, labels, seeds, per_rep, outputs, months, workers, backend, scheduler, progress)
+    return _summarise(labels, data, [seeds[r] for r in good], good, list(outputs), at, level)
+
+
+def _paired_runs(
+    scs: list[Scenario],
+    labels: list[str],
+    seeds: list[int],
+    overrides: list[dict[str, Any]],
+    outputs: Sequence[str],
+    months: int,
+    workers: int,
+    backend: str,
+    scheduler: str | None,
+    progress: bool,
+) -> tuple[np.ndarray, list[int]]:
+    """Run replication r of every scenario with seed r and overrides r (common random numbers).
+
+    Returns data[scenario, rep, month, output] over the replications that ran in every scenario
+    (a run that fails even after retries drops its replication everywhere, so pairs stay paired).
+    """
+    reps = len(seeds)
     spec = Outputs(columns=tuple(outputs), at=("final",))
     tasks = {
-        i * reps + r: Task(i * reps + r, seeds[r], sc, overrides, spec, True)
+        i * reps + r: Task(i * reps + r, seeds[r], sc, overrides[r], spec, True)
         for i, sc in enumerate(scs)
         for r in range(reps)
     }
@@ -179,7 +202,7 @@ def compare(
         raise InputError("compare", "runs", len(failed), "at least two replications that ran in every scenario")
     cols = [TS_COLUMNS.index(o) for o in outputs]
     data = np.stack([[results[i * reps + r].timeseries[:months, cols] for r in good] for i in range(len(scs))])
-    return _summarise(labels, data, [seeds[r] for r in good], good, list(outputs), at, level)
+    return data, good
 
 
 def _months(at: Sequence[str] | None, months: int) -> list[str]:
@@ -263,5 +286,123 @@ def format_table(table: pd.DataFrame) -> str:
         lines.append(
             f"{r.scenario[:24]:24s} {r.output[:28]:28s} {r.month:7s} {r.reference_mean:10.4g} {r.scenario_mean:10.4g} "
             f"{r.diff:+10.4g} {interval:>23s} {r.crn_var_reduction:11.0%}"
+        )
+    return "\n".join(lines)
+
+
+# --- policy effects over the calibration's posterior -------------------------------------------------
+
+
+@dataclass
+class DrawComparison:
+    """Scenarios run on K posterior draws, draw k with the same parameters and seed in each (common
+    random numbers), and the effect (scenario - reference) of each scenario per draw.
+
+    The band is over draws, so it carries parameter uncertainty as well as run noise; `sign_share`
+    is the share of draws whose effect has the sign of the median effect (how robust its direction is).
+    """
+
+    labels: list[str]
+    runs: pd.DataFrame  # scenario, draw, seed, month, one column per output
+    effects: pd.DataFrame  # scenario, reference, output, month, medians, effect median, q05, q95, sign_share, draws
+
+    def save(self, out: str | Path) -> Path:
+        """Write effects.csv and runs.parquet into `out` (atomically)."""
+        from sim.api import write_tables
+
+        out = Path(out)
+        write_tables({"effects": self.effects}, out, parquet=False)
+        tmp = out / ".runs.parquet.tmp"
+        self.runs.to_parquet(tmp, index=False)
+        os.replace(tmp, out / "runs.parquet")
+        return out
+
+
+def compare_draws(
+    refs: Sequence[str | Path | Scenario],
+    draws: int,
+    seed: int = 0,
+    overrides: Mapping[str, Any] | None = None,
+    at: Sequence[str] | None = None,
+    outputs: Sequence[str] = KEY_OUTPUTS,
+    workers: int = 1,
+    backend: str = "local",
+    scheduler: str | None = None,
+    progress: bool = False,
+) -> DrawComparison:
+    """Each scenario on `draws` posterior draws (`sim.ensemble`), paired by draw; effects vs the first.
+
+    The public entry point for policy effects with uncertainty (`weightshift compare A B --draws K`,
+    and the UI's Compare tab). User `overrides` win over the drawn parameters.
+    """
+    from sim.ensemble import draw_parameters, draw_seed
+
+    if len(refs) < 2:
+        raise InputError(
+            "compare", "scenarios", list(map(str, refs)), "at least two scenarios (the first is the reference)"
+        )
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
+        raise InputError("--draws", "draws", draws, "a whole number >= 2 (a band needs several draws)")
+    for name in outputs:
+        if name not in TS_COLUMNS:
+            raise InputError("--outputs", "output", name, f"one of {', '.join(TS_COLUMNS)}")
+    used: set[str] = set()
+    scs = [r if isinstance(r, Scenario) else scenarios.load(r) for r in refs]
+    labels = [_label(r, used) for r in refs]
+    overrides = dict(overrides or {})
+    months = min(sc.params(overrides, "--set")["months"] for sc in scs)
+    at = _months(at, months)
+    params = draw_parameters(draws, seed)
+    seeds = [draw_seed(seed, i) for i in range(draws)]
+    per_draw = [p | overrides for p in params]
+    data, good = _paired_runs(scs, labels, seeds, per_draw, outputs, months, workers, backend, scheduler, progress)
+    return _effects(labels, data, [seeds[r] for r in good], good, list(outputs), at)
+
+
+def _effects(
+    labels: list[str], data: np.ndarray, seeds: list[int], draws: list[int], outputs: list[str], at: list[str]
+) -> DrawComparison:
+    """data[scenario, draw, month, output] -> runs and the effects table at the months `at`."""
+    ns, nd, nt, _ = data.shape
+    runs = pd.DataFrame(
+        {
+            "scenario": np.repeat(labels, nd * nt),
+            "draw": np.tile(np.repeat(draws, nt), ns),
+            "seed": np.tile(np.repeat(np.array(seeds, dtype=np.int64), nt), ns),
+            "month": np.tile([month_label(t) for t in range(nt)], ns * nd),
+        }
+        | {o: data[..., k].ravel() for k, o in enumerate(outputs)}
+    )
+    rows = []
+    for s, label in enumerate(labels[1:], start=1):
+        for o, name in enumerate(outputs):
+            for m in at:
+                t = month_index(m, "", "")
+                ref, alt = data[0, :, t, o], data[s, :, t, o]
+                ok = ~(np.isnan(ref) | np.isnan(alt))
+                eff = alt[ok] - ref[ok]
+                row = {"scenario": label, "reference": labels[0], "output": name, "month": m, "draws": int(ok.sum())}
+                if ok.any():
+                    med = float(np.median(eff))
+                    row |= {
+                        "reference_median": float(np.median(ref[ok])),
+                        "scenario_median": float(np.median(alt[ok])),
+                        "effect_median": med,
+                        "effect_q05": float(np.quantile(eff, 0.05)),
+                        "effect_q95": float(np.quantile(eff, 0.95)),
+                        "sign_share": float(np.mean(np.sign(eff) == np.sign(med))),
+                    }
+                rows.append(row)
+    return DrawComparison(labels, runs, pd.DataFrame(rows))
+
+
+def format_effects(effects: pd.DataFrame) -> str:
+    """The effects table as aligned text: median effect, 90% band over draws, share with its sign."""
+    lines = [f"{'scenario':24s} {'output':28s} {'month':7s} {'effect':>10s} {'90% band':>23s} {'sign holds':>10s}"]
+    for r in effects.dropna(subset=["effect_median"]).itertuples():
+        band = f"[{r.effect_q05:+.4g}, {r.effect_q95:+.4g}]"
+        lines.append(
+            f"{r.scenario[:24]:24s} {r.output[:28]:28s} {r.month:7s} {r.effect_median:+10.4g} {band:>23s} "
+            f"{r.sign_share:10.0%}"
         )
     return "\n".join(lines)
