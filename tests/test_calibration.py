@@ -114,6 +114,7 @@ def test_shipped_targets_are_the_briefs_eleven_and_all_computable():
     assert all(np.isfinite(v) for v in values.values())
 
 
+@pytest.mark.slow  # ~90 s: a whole (small) ABC-SMC fit; CI runs it (.ci/run)
 def test_the_fit_recovers_known_parameters_from_targets_the_model_made(tmp_path):
     truth = {"review_rate": 0.3, "beta_capability": 4.0}
     base = {"n_developers": 1500}

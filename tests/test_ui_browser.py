@@ -1,4 +1,4 @@
-"""The UI in a real browser: Debian's Chromium, headless, driven by Playwright, against `weightshift ui`.
+"""The UI in a real browser: Chromium (see `find_chromium`), headless, driven by Playwright, against `weightshift ui`.
 
 The server runs on a free 127.0.0.1 port and is stopped after the module. Screenshots and the
 measured timings go to tests/artifacts/ (not committed).
@@ -24,7 +24,6 @@ from playwright.sync_api import Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -54,18 +53,58 @@ STEP_JS = """(selector) => new Promise((resolve, reject) => {
 })"""
 
 
+BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+MAC_APPS = (
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+)
+
+
+def find_chromium() -> tuple[str | None, str]:
+    """A Chromium to drive: $WEIGHTSHIFT_CHROMIUM, Playwright's own download, one on PATH, or a macOS app.
+
+    Returns (path, "") or (None, why none was found).
+    """
+    chosen = os.environ.get("WEIGHTSHIFT_CHROMIUM")
+    if chosen:
+        return (
+            (chosen, "") if os.access(chosen, os.X_OK) else (None, f"WEIGHTSHIFT_CHROMIUM={chosen} is not executable")
+        )
+    try:
+        with sync_playwright() as p:
+            own = p.chromium.executable_path
+    except Exception:  # Playwright's driver missing or broken: fall back to the system's browser
+        own = ""
+    candidates = [own, *(shutil.which(n) or "" for n in BROWSER_NAMES), *MAC_APPS]
+    for path in candidates:
+        if path and os.access(path, os.X_OK):
+            return path, ""
+    return None, (
+        "no Chromium found (looked for Playwright's browser, " + ", ".join(BROWSER_NAMES) + " on PATH and the "
+        "macOS apps): install one (`.venv/bin/playwright install chromium`, `apt-get install chromium`, "
+        "`brew install --cask chromium`) or set WEIGHTSHIFT_CHROMIUM"
+    )
+
+
+def _debian_root() -> bool:
+    return os.path.exists("/etc/debian_version") and hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's Chromium, installed with apt-get when missing (Playwright's own download is unreachable)."""
-    if not os.path.exists(CHROMIUM):
-        if shutil.which("apt-get") is None:
-            pytest.fail(f"{CHROMIUM} is missing and apt-get is not available to install it")
+    """A Chromium for the browser tests; skipped with the reason when there is none.
+
+    Only on Debian as root (a CI container) does it install the distribution's `chromium` itself.
+    """
+    path, why = find_chromium()
+    if path is None and _debian_root() and shutil.which("apt-get"):
         env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update"], check=False, timeout=300, env=env, capture_output=True)
-        done = subprocess.run(["apt-get", "install", "-y", "chromium"], timeout=900, env=env, capture_output=True)
-        if done.returncode != 0 or not os.path.exists(CHROMIUM):
-            pytest.fail(f"could not install chromium: {done.stderr.decode(errors='replace')[-500:]}")
-    return CHROMIUM
+        subprocess.run(["apt-get", "install", "-y", "chromium"], check=False, timeout=900, env=env, capture_output=True)
+        path, why = find_chromium()
+    if path is None:
+        pytest.skip(why)
+    return path
 
 
 def free_port() -> int:
