@@ -7,6 +7,7 @@ parent's. Every error names the file and the key, and says what is allowed.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +63,10 @@ def _read_toml(path: Path) -> dict:
     except (OSError, ValueError) as exc:
         raise FileProblem(where[:80], f"not a usable path ({exc})") from None
     if not exists:
-        shipped = ", ".join(available())
-        raise FileProblem(where, f"no such scenario file (shipped scenarios: {shipped})")
+        shipped = available()
+        near = difflib.get_close_matches(path.stem, shipped, n=1, cutoff=0.6)
+        hint = f"did you mean '{near[0]}'? " if near else ""
+        raise FileProblem(where, f"no such scenario file ({hint}shipped scenarios: {', '.join(shipped)})")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 
-from sim.params import REGISTRY
+from sim.params import REGISTRY, defaults
 from sim.policies import KINDS
 from sim.recorder import COLUMNS
 from sim.ui.calibration import load_targets
@@ -115,11 +115,24 @@ TRY = f"""
 
 
 def _params_table() -> str:
-    rows = ["| parameter | default | unit | range | meaning | source |", "|---|---|---|---|---|---|"]
+    """Every parameter with the value a run uses (the calibrated one where fitted) and the declared one."""
+    used = defaults()
+    rows = [
+        "| parameter | a run uses | declared | unit | range | meaning | source |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for p in REGISTRY.values():
         mark = " *(calibrated)*" if p.calibrate else ""
-        rows.append(f"| `{p.name}` | {p.default!r} | {p.unit} | {p.low:g}–{p.high:g} | {p.help}{mark} | {p.source} |")
+        value = f"**{_show(used[p.name])}**" + (" (calibrated)" if used[p.name] != p.default else "")
+        rows.append(
+            f"| `{p.name}` | {value} | {_show(p.default)} | {p.unit} | {p.low:g}–{p.high:g} | {p.help}{mark} "
+            f"| {p.source} |"
+        )
     return "\n".join(rows)
+
+
+def _show(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _policies_table() -> str:

@@ -31,9 +31,15 @@ RED, BLUE, GREY, GOLD, GREEN, PURPLE, PALE = (
 )
 GROUPS = ("Chinese open", "Western open", "Closed", "No model yet")
 GROUP_COLOURS = (RED, BLUE, GREY, PALE)
-SCENARIO_COLOURS = (BLUE, RED, GREEN, GOLD, PURPLE, GREY, "#17becf", "#8c564b")
+# Red, blue and grey mean origins everywhere (Chinese, Western, closed); scenarios get other colours.
+SCENARIO_COLOURS = (PURPLE, GREEN, GOLD, "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#393b79")
 FONT = {"fontSize": 13}
-YEARS = {"fontSize": 13, "interval": 11}  # one label per January on monthly axes
+YEARS = {"fontSize": 13}  # the browser picks one label per 1, 2, 5 or 10 years from the width (sim.ui.echarts)
+
+
+def years_axis(x: Sequence[str]) -> dict[str, Any]:
+    """A monthly category axis labelled by year; `wsYears` asks the chart widget to space the labels."""
+    return {"type": "category", "data": list(x), "axisLabel": dict(YEARS), "boundaryGap": False, "wsYears": True}
 
 
 @dataclass(frozen=True)
@@ -132,7 +138,7 @@ def _base(title: str, unit: str, subtitle: str = "") -> dict[str, Any]:
         "animation": False,
         "title": {"text": title, "subtext": subtitle, "left": 8, "textStyle": {"fontSize": 16}},
         "tooltip": {"trigger": "axis", "textStyle": FONT},
-        "legend": {"bottom": 0, "textStyle": FONT, "type": "scroll"},
+        "legend": {"bottom": 0, "textStyle": FONT},
         "grid": {"left": 64, "right": 56, "top": 56, "bottom": 56},
         "toolbox": {"right": 8, "feature": {"saveAsImage": {"title": "PNG", "pixelRatio": 2}}},
         "yAxis": [{"type": "value", "name": unit, "nameTextStyle": FONT, "axisLabel": FONT, "scale": True}],
@@ -153,13 +159,15 @@ def line_option(
     x: Sequence[str],
     data: dict[str, Sequence[float]],
     reference: dict[str, Sequence[float]] | None = None,
+    provisional: bool = False,
 ) -> dict[str, Any]:
     """A time-series chart over the whole horizon `x` (the lines grow as the run advances).
 
     `reference` (same columns) is drawn dashed: the scenario as shipped, for comparison.
+    `provisional`: the lines are a quick preview on a small population (drawn lighter).
     """
     opt = _base(chart.title, chart.unit, chart.note)
-    opt["xAxis"] = {"type": "category", "data": list(x), "axisLabel": YEARS, "boundaryGap": False}
+    opt["xAxis"] = years_axis(x)
     if chart.log:
         opt["yAxis"][0].update(type="log", scale=False)
     if chart.right:
@@ -174,7 +182,7 @@ def line_option(
             "showSymbol": False,
             "yAxisIndex": 1 if on_right else 0,
             "data": clean(data[col], scale),
-            "lineStyle": {"width": 2 if on_right else 3, "color": colour},
+            "lineStyle": {"width": 2 if on_right else 3, "color": colour, "opacity": 0.55 if provisional else 1},
             "itemStyle": {"color": colour},
         }
         if i == 0:
@@ -196,6 +204,8 @@ def line_option(
     opt["legend"]["data"] = [label for _, label, _ in chart.series + chart.right]  # not the dashed copies
     if reference is not None:
         opt["title"]["subtext"] += " Dashed: the preset as shipped."
+    if provisional:
+        opt["title"]["subtext"] += " Pale: a quick preview; the full run follows."
     if chart.percent:
         opt["yAxis"][0].update(min=0, max=100, scale=False)
     return opt
@@ -294,6 +304,7 @@ def regions_option(regions: Sequence[str], shares: dict[str, Sequence[float]]) -
     opt["grid"] = {"left": 110, "right": 24, "top": 70, "bottom": 50}
     opt["xAxis"] = {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%", **FONT}}
     opt["yAxis"] = {"type": "category", "data": list(regions), "axisLabel": FONT, "inverse": True}
+    opt["legend"]["data"] = list(GROUPS[:3])
     cols = ("usage_share_cn_open", "usage_share_west_open", "usage_share_closed")
     opt["series"] = [
         {
@@ -314,15 +325,26 @@ def band_option(
     x: Sequence[str],
     bands: dict[str, dict[str, Sequence[float]]],
     scale: float = 1.0,
+    log: bool = False,
 ) -> dict:
-    """Median lines with shaded 5-95% bands, one colour per scenario (`bands[name]` has lo, median, hi)."""
+    """Median lines with shaded 5-95% bands, one colour per scenario (`bands[name]` has lo, median, hi).
+
+    `log`: a log axis (as Explore draws compute and prices); the band is then drawn as its two edges,
+    since stacking a width on a log axis would misplace it.
+    """
     opt = _base(title, unit, "Lines: median over seeds; shaded: 5-95% of seeds.")
-    opt["xAxis"] = {"type": "category", "data": list(x), "axisLabel": YEARS, "boundaryGap": False}
+    opt["xAxis"] = years_axis(x)
+    if log:
+        opt["yAxis"][0].update(type="log", scale=False)
     series = []
     for i, (name, b) in enumerate(bands.items()):
         colour = SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)]
         lo, hi = np.asarray(b["lo"], float), np.asarray(b["hi"], float)
         stack = f"band{i}"
+        if log:
+            series += [_edge(f"{name} {q}", v, scale, colour) for q, v in (("5%", lo), ("95%", hi))]
+            series.append(_median(name, b["median"], scale, colour))
+            continue
         series += [
             {
                 "name": f"{name} 5%",
@@ -346,16 +368,36 @@ def band_option(
                 "showSymbol": False,
                 "tooltip": {"show": False},
             },
-            {
-                "name": name,
-                "type": "line",
-                "data": clean(b["median"], scale),
-                "showSymbol": False,
-                "lineStyle": {"width": 3, "color": colour},
-                "itemStyle": {"color": colour},
-            },
+            _median(name, b["median"], scale, colour),
         ]
     series[0]["markArea"] = _history_area()
     opt["series"] = series
     opt["legend"]["data"] = list(bands)
     return opt
+
+
+def _median(name: str, values: Sequence[float], scale: float, colour: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "line",
+        "data": clean(values, scale),
+        "showSymbol": False,
+        "lineStyle": {"width": 3, "color": colour},
+        "itemStyle": {"color": colour},
+    }
+
+
+def _edge(name: str, values: Sequence[float], scale: float, colour: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "line",
+        "data": clean(values, scale),
+        "showSymbol": False,
+        "lineStyle": {"width": 1, "type": "dashed", "color": colour, "opacity": 0.7},
+        "tooltip": {"show": False},
+    }
+
+
+def is_log(metric: str) -> bool:
+    """Whether a timeseries column is drawn on a log axis (as in the Explore charts that show it)."""
+    return any(c.log and metric in {col for col, _, _ in c.series} for c in LIVE_CHARTS)
