@@ -82,7 +82,9 @@ def PlayButtons() -> None:
             if (current is None or current.done or not step()) and not busy.value:
                 playing.value = False
                 return
-            cancel.wait(max(0.01, 1.0 / settings.value.speed - (time.perf_counter() - t0)))
+            took = time.perf_counter() - t0  # the step and its page update
+            # at least half a step's time between steps: clicks (Pause) get their turn on a busy machine
+            cancel.wait(max(0.05, 0.5 * took, 1.0 / settings.value.speed - took))
 
     solara.use_thread(play_loop, dependencies=[playing.value], intrusive_cancel=False)
     done = run is not None and run.done and not building

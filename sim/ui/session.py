@@ -115,6 +115,8 @@ class Builder:
             preview.value = small
         run = LiveRun(s, stale=stale)
         ref = _reference_for(s, run.t, stale)
+        # Reactives are set outside `lock`: setting one renders, and a render waits for the page's own
+        # lock, which a Pause holding that lock while waiting for `lock` would never give up.
         with self.lock:
             if stale():
                 raise Cancelled
@@ -123,10 +125,10 @@ class Builder:
                 run.step(cur.t - seen)  # playing went on while this was built
             if ref is not None and ref.t < run.t:
                 ref.step(run.t - ref.t)
-            reference.value = ref
-            live.value = run
-            preview.value = None
-            version.value += 1
+        reference.value = ref
+        live.value = run
+        preview.value = None
+        version.value += 1
 
 
 def builder() -> Builder:
@@ -184,16 +186,18 @@ def step(n: int = 1) -> bool:
         if ref is not None:
             ref.step(run.t - ref.t)
         t1 = time.perf_counter()
-        version.value += 1
+    if moved:
+        version.value += 1  # outside the lock: see Builder._build
         run.timing.update(model_ms=(t1 - t0) * 1000, page_ms=(time.perf_counter() - t1) * 1000)
-        return moved
+    return moved
 
 
 def pause() -> None:
-    """Stop playing; returns once no step is in flight (the month shown is then the final one)."""
+    """Stop playing. Returns once no step is in flight, and redraws, so the month then shown is final."""
     playing.value = False
     with builder().lock:
         pass
+    version.value += 1
 
 
 def reset() -> None:
