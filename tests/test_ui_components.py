@@ -210,3 +210,24 @@ def test_about_and_calibration_tabs_render():
     assert html_with(rc, "targets inside their accepted range")
     assert [w for w in rc.find(ChartWidget).widgets if "ws-calibration" in w.attributes["class"]]
     rc.close()
+
+
+def test_markup_typed_into_every_field_of_every_group_never_reaches_the_page_as_html(page):
+    from sim.ui.controls import GROUPS
+
+    rc = page
+    markup = '<img src=x onerror="alert(1)">'
+    typed = 0
+    for group in GROUPS:
+        rc.find(v.Select, label="Parameter group").widget.v_model = group
+        for field in rc.find(v.TextField).widgets:
+            if field.readonly:
+                continue
+            field.v_model = markup
+            field.fire_event("keyup.enter", None)
+            typed += 1
+    settle()
+    assert typed >= len([p for p in REGISTRY.values() if p.kind is not bool])
+    assert not html_with(rc, "<img")  # every message quoting it is plain text
+    assert any(markup in e for e in errors(rc))
+    assert S.settings.value.params == BASE
