@@ -69,7 +69,11 @@ def overlaps(boxes: list[dict]) -> list[tuple[str, str]]:
     return out
 
 
-@pytest.mark.parametrize("width,height", [(1024, 768), (1280, 720), (1400, 900), (1600, 1000)])
+@pytest.mark.parametrize(
+    "width,height",
+    [(1024, 768), pytest.param(1280, 720, marks=pytest.mark.slow), pytest.param(1400, 900, marks=pytest.mark.slow)]
+    + [(1600, 1000)],
+)
 def test_charts_fit_the_screen_labels_do_not_overlap_titles_and_legends_are_whole(server, browser, width, height):
     ctx = browser.new_context(viewport={"width": width, "height": height})
     pg = ctx.new_page()
@@ -192,6 +196,7 @@ def _rss_mib(pid: int) -> float:
     return total
 
 
+@pytest.mark.slow  # 21 sessions: a few minutes on a busy machine; CI runs it (.ci/run)
 @pytest.mark.skipif(not Path("/proc/self/task").exists() or os.name != "posix", reason="reads /proc (Linux)")
 def test_memory_returns_near_the_baseline_after_20_sessions_close(server, browser):
     pid = SERVERS[server]
@@ -199,7 +204,7 @@ def test_memory_returns_near_the_baseline_after_20_sessions_close(server, browse
     def session() -> None:
         ctx = browser.new_context(viewport={"width": 1280, "height": 720})
         pg = ctx.new_page()
-        open_page(pg, server)
+        open_page(pg, server + "?n_developers=5000")
         step(pg, ".ws-step12")
         pg.close(run_before_unload=True)  # the tab closes: the browser tells the server
         ctx.close()
@@ -210,4 +215,4 @@ def test_memory_returns_near_the_baseline_after_20_sessions_close(server, browse
         session()
     after = _rss_mib(pid)
     TIMINGS["rss_mib"] = {"before_20_sessions": round(base), "after_20_sessions": round(after)}
-    assert after - base < 150, f"RSS grew from {base:.0f} to {after:.0f} MiB over 20 closed sessions"
+    assert after - base < 60, f"RSS grew from {base:.0f} to {after:.0f} MiB over 20 closed sessions"

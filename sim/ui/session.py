@@ -57,16 +57,16 @@ class Builder:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self._cond = threading.Condition()
-        self._pending: tuple[Settings, bool, int] | None = None
+        self._pending: tuple[Settings, int] | None = None
         self._generation = 0
         self._thread: threading.Thread | None = None
 
-    def submit(self, s: Settings, with_preview: bool) -> None:
+    def submit(self, s: Settings) -> None:
         """Ask for a run of `s` (to `s.month`); a request not yet started is replaced, a running one stops."""
         with self._cond:
             self._generation += 1
             cur = live.peek()
-            self._pending = (s, with_preview, cur.t if cur is not None else 0)
+            self._pending = (s, cur.t if cur is not None else 0)
             busy.value = True
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._work, daemon=True, name="ws-builder")
@@ -91,28 +91,22 @@ class Builder:
                     self._thread = None
                     busy.value = False
                     return
-                (s, with_preview, seen), generation = self._pending, self._generation
+                (s, seen), generation = self._pending, self._generation
                 self._pending = None
 
             def stale(generation: int = generation) -> bool:
                 return generation != self._generation
 
             try:
-                self._build(s, with_preview, seen, stale)
+                self._build(s, seen, stale)
             except Cancelled:
                 continue
             except InputError as exc:  # should have been caught at its field; reported, never raised
                 preview.value = None
                 problems.value = [*problems.value, str(exc)]
 
-    def _build(self, s: Settings, with_preview: bool, seen: int, stale: Any) -> None:
-        """Build `s` (preview first when asked); `seen` is the live month when it was asked for."""
-        n = s.resolved()["n_developers"]
-        if with_preview and n > PREVIEW_N:
-            small = LiveRun(s.with_param("n_developers", PREVIEW_N), network_sample=0, stale=stale)
-            if stale():
-                raise Cancelled
-            preview.value = small
+    def _build(self, s: Settings, seen: int, stale: Any) -> None:
+        """Build `s`; `seen` is the live month when it was asked for."""
         run = LiveRun(s, stale=stale)
         ref = _reference_for(s, run.t, stale)
         # Reactives are set outside `lock`: setting one renders, and a render waits for the page's own
@@ -151,9 +145,20 @@ def _reference_for(s: Settings, month: int, stale: Any) -> LiveRun | None:
     return ref
 
 
-def rebuild(s: Settings, with_preview: bool = False) -> None:
+def rebuild(s: Settings) -> None:
     """Ask for a fresh run for `s`, stepped to `s.month` (the same seed, so only the change differs)."""
-    builder().submit(s, with_preview)
+    builder().submit(s)
+
+
+def quick_preview(s: Settings) -> LiveRun | None:
+    """`s` with the same seed on `PREVIEW_N` agents, or None when the run is that small anyway.
+
+    Built in the click handler itself (~0.1 s), so it is drawn in the same page update as the
+    change of the control; the exact run follows from the builder.
+    """
+    if s.resolved()["n_developers"] <= PREVIEW_N:
+        return None
+    return LiveRun(s.with_param("n_developers", PREVIEW_N), network_sample=0)
 
 
 def apply(new: Settings) -> bool:
@@ -169,8 +174,10 @@ def apply(new: Settings) -> bool:
         return False
     settings.value = new
     if cur is None or run_key(new) != run_key(cur.settings):
-        month = cur.t if cur is not None else new.month
-        rebuild(replace(new, month=month), with_preview=cur is not None)
+        target = replace(new, month=cur.t if cur is not None else new.month)
+        if cur is not None:
+            preview.value = quick_preview(target)
+        rebuild(target)
     return True
 
 
