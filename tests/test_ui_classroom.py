@@ -71,8 +71,12 @@ def overlaps(boxes: list[dict]) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     "width,height",
-    [(1024, 768), pytest.param(1280, 720, marks=pytest.mark.slow), pytest.param(1400, 900, marks=pytest.mark.slow)]
-    + [(1600, 1000)],
+    [
+        (1024, 768),
+        pytest.param(1280, 720, marks=pytest.mark.slow),
+        pytest.param(1400, 900, marks=pytest.mark.slow),
+        (1600, 1000),
+    ],
 )
 def test_charts_fit_the_screen_labels_do_not_overlap_titles_and_legends_are_whole(server, browser, width, height):
     ctx = browser.new_context(viewport={"width": width, "height": height})
