@@ -59,38 +59,44 @@ class Builder:
         self._cond = threading.Condition()
         self._pending: tuple[Settings, int] | None = None
         self._generation = 0
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # the thread taking requests, if any
+        self._threads: list[threading.Thread] = []  # started and maybe still finishing (for `idle`)
 
     def submit(self, s: Settings) -> None:
-        """Ask for a run of `s` (to `s.month`); a request not yet started is replaced, a running one stops."""
+        """Ask for a run of `s` (to `s.month`); a request not yet started is replaced, a running one stops.
+
+        No reactive is set while `_cond` is held: setting one renders, and a render waits for the
+        page's lock, which the thread handling a click holds while it waits for `_cond`.
+        """
         with self._cond:
             self._generation += 1
             cur = live.peek()
             self._pending = (s, cur.t if cur is not None else 0)
-            busy.value = True
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._work, daemon=True, name="ws-builder")
                 self._thread.start()
+                self._threads.append(self._thread)
+        busy.value = True
 
     def idle(self, timeout: float | None = None) -> bool:
         """Wait until no request is queued or running (tests); True when idle."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._cond:
-                thread = self._thread
-            if thread is None or not thread.is_alive():
+                alive = [t for t in self._threads if t.is_alive()]
+                self._threads = alive
+            if not alive:
                 return True
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            alive[0].join(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if deadline is not None and time.monotonic() >= deadline:
-                return not thread.is_alive()
+                return not any(t.is_alive() for t in alive)
 
     def _work(self) -> None:
         while True:
             with self._cond:
                 if self._pending is None:
                     self._thread = None
-                    busy.value = False
-                    return
+                    break
                 (s, seen), generation = self._pending, self._generation
                 self._pending = None
 
@@ -104,6 +110,11 @@ class Builder:
             except InputError as exc:  # should have been caught at its field; reported, never raised
                 preview.value = None
                 problems.value = [*problems.value, str(exc)]
+        busy.value = False
+        with self._cond:
+            again = self._thread is not None  # a request came in meanwhile: its thread is at work
+        if again:
+            busy.value = True
 
     def _build(self, s: Settings, seen: int, stale: Any) -> None:
         """Build `s`; `seen` is the live month when it was asked for."""
