@@ -124,7 +124,7 @@ def test_play_and_pause(server, page):
     page.locator(".ws-play").click()
     page.wait_for_function("document.querySelector('.ws-month').innerText >= '2024-03'", timeout=60_000)
     page.locator(".ws-pause").click()
-    page.locator(".ws-play").wait_for(timeout=20_000)  # Pause returns once no step is in flight
+    page.locator(".ws-play").wait_for(timeout=120_000)  # Pause returns once no step is in flight
     paused = month(page)
     step(page)  # one Step moves exactly one month: no play step came after the pause
     year, mon = map(int, paused.split("-"))

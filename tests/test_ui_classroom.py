@@ -164,9 +164,8 @@ def test_the_end_of_the_run_disables_stepping_and_offers_to_run_again(server, pa
     assert page.locator(".ws-step").is_disabled() and page.locator(".ws-step12").is_disabled()
     assert page.locator(".ws-timing").count() == 0
     page.locator(".ws-run-again").click()
-    page.wait_for_function("document.querySelector('.ws-month').innerText < '2030'", timeout=60_000)
-    page.locator(".ws-pause").click()
-    page.locator(".ws-play").wait_for(timeout=20_000)
+    page.wait_for_function("document.querySelector('.ws-month').innerText < '2030'", timeout=120_000)
+    page.locator(".ws-pause").wait_for(timeout=60_000)  # started over, and playing
 
 
 def test_a_slider_answers_at_once_with_a_preview_then_the_exact_run(server, page):
