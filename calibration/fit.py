@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import qmc
 
-from calibration.targets import LAST_MONTH_NEEDED, Target, distance, evaluate_all, load_targets
+from calibration.targets import LAST_MONTH_NEEDED, Target, distance, evaluate_all, load_targets, require_columns
 from sim.params import REGISTRY, Param
 
 HERE = Path(__file__).resolve().parent
@@ -273,6 +273,7 @@ def fit(
     """
     from calibration.store import save_results
 
+    require_columns(settings.targets or load_targets())  # refuse before touching the journal
     start = time.perf_counter()
     journal = Journal(out / "work" / "journal.jsonl", resume)
     fitter = Fitter(settings, workers, journal, progress)

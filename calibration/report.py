@@ -16,7 +16,7 @@ import pandas as pd
 
 from calibration.fit import fitted_params
 from calibration.store import calibration_summary
-from calibration.targets import LAST_MONTH_NEEDED, evaluate_all, load_targets
+from calibration.targets import LAST_MONTH_NEEDED, evaluate_all, load_targets, require_columns
 from sim.api import write_tables
 from sim.ensemble import draw_parameters, draw_seed, posterior
 from sim.params import calibrated
@@ -229,6 +229,7 @@ def markdown(fit: pd.DataFrame, params: pd.DataFrame, summary: dict) -> str:
 
 def write_report(out: Path, draws: int = 100, workers: int = 2) -> Path:
     """Simulate, tabulate, plot and write the report into `out` (tables atomically)."""
+    require_columns(load_targets())
     point, post = simulate_history(draws, workers)
     fit, params = fit_table(point, post), parameter_table()
     write_tables({"fit": fit, "parameters": params}, out, parquet=False)

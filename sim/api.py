@@ -12,10 +12,11 @@ from typing import Any
 import pandas as pd
 
 from sim import scenario as scenarios
+from sim.claims import Verdict, judge
 from sim.model import WeightshiftModel
 from sim.scenario import Scenario
 
-TABLES = ("timeseries", "families", "regions")
+TABLES = ("timeseries", "families", "regions", "segments")
 SUMMARY_MONTHS = ("2024-12", "2025-12", "2027-12", "2030-12")
 SUMMARY_COLUMNS = (
     "usage_share_cn_open",
@@ -25,8 +26,10 @@ SUMMARY_COLUMNS = (
     "startup_share_cn_among_open",
     "best_capability_cn_open",
     "best_capability_west_open",
-    "best_capability_closed",
+    "best_capability_us_closed",
     "cn_compute_index",
+    "price_paid_cn",
+    "price_paid_us",
 )
 
 
@@ -40,6 +43,7 @@ class RunResult:
     timeseries: pd.DataFrame
     families: pd.DataFrame
     regions: pd.DataFrame
+    segments: pd.DataFrame
     model: WeightshiftModel | None = field(default=None, repr=False)
 
     def summary(self) -> pd.DataFrame:
@@ -80,14 +84,33 @@ def run(
     overrides: dict[str, Any] | None = None,
     engine: str = "vector",
     keep_model: bool = False,
+    lab_seed: int | None = None,
 ) -> RunResult:
     """Run one scenario (a name, a path or a loaded Scenario) and return its tables.
 
     `overrides` change parameters on top of the scenario's (checked against the registry).
-    `keep_model=True` keeps the model on the result for inspection.
+    `keep_model=True` keeps the model on the result for inspection. `lab_seed` seeds the labs'
+    release timing apart from the developers' draws (default: `seed`), to tell the two noises apart.
     """
     sc = scenario if isinstance(scenario, Scenario) else scenarios.load(scenario)
     params = sc.params(overrides, where="overrides")
-    model = WeightshiftModel(sc, seed=seed, params=params, engine=engine).run()
+    model = WeightshiftModel(sc, seed=seed, params=params, engine=engine, lab_seed=lab_seed).run()
     tables = model.recorder.tables(model.t)
     return RunResult(sc, seed, params, **tables, model=model if keep_model else None)
+
+
+def check_claims(
+    scenario: str | Path | Scenario, seeds: int = 10, overrides: dict[str, Any] | None = None
+) -> list[Verdict]:
+    """Run a scenario and its baseline on seeds 0..seeds-1 (common random numbers) and judge its claims.
+
+    The baseline runs with the same `overrides`, so only the scenario's own parameter changes and
+    policies separate the paired runs.
+    """
+    sc = scenario if isinstance(scenario, Scenario) else scenarios.load(scenario)
+    base = scenarios.load("baseline")
+    runs, refs = [], []
+    for seed in range(seeds):
+        runs.append(vars(run(sc, seed=seed, overrides=overrides)))
+        refs.append(vars(run(base, seed=seed, overrides=overrides)))
+    return judge(sc.claims, runs, refs)

@@ -76,6 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="serve the browser UI (Explore, Compare, Calibration, About)")  # sim/ui/app.py
     ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     ui.add_argument("--port", type=int, default=8765, choices=range(1, 65536), metavar="PORT", help="default 8765")
+    claims = sub.add_parser("claims", help="check a scenario's claims against the baseline over several seeds")
+    claims.add_argument("scenario", help="a shipped scenario name or a .toml path with [[claims]]")
+    claims.add_argument("--seeds", type=whole(1, 1000), default=10, help="paired runs (default 10)")
+    claims.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter in both runs"
+    )
+    levers = sub.add_parser("levers", help="each policy kind's effect on an output, with a seed band")
+    levers.add_argument("--seeds", type=whole(1, 1000), default=10, help="paired runs per lever (default 10)")
+    levers.add_argument("--developers", type=whole(50, 2_000_000), default=20000, help="population (default 20000)")
+    levers.add_argument("--month", default="2030-12", help="month of the effect (default 2030-12)")
+    levers.add_argument("--workers", type=whole(1, 256), default=2, help="processes (default 2)")
+    levers.add_argument("--markdown", action="store_true", help="as the README's table")
     check = sub.add_parser("check", help="validate scenario files without running them")
     check.add_argument("files", nargs="+")
     return parser
@@ -166,6 +178,43 @@ def cmd_check(args: argparse.Namespace) -> None:
         print(f"{f}: ok ({sc.name}, {len(sc.policies)} policies, {len(sc.overrides)} overrides)")
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    from sim import scenario as scenarios
+    from sim.api import check_claims
+    from sim.params import parse_assignment
+
+    sc = scenarios.load(args.scenario)
+    if not sc.claims:
+        raise InputError(str(args.scenario), "claims", None, "a scenario file with [[claims]] tables")
+    overrides = dict(parse_assignment(a) for a in args.set)
+    verdicts = check_claims(sc, seeds=args.seeds, overrides=overrides)
+    print(f"{sc.name}: {len(verdicts)} claims over {args.seeds} paired seeds (scenario vs baseline)")
+    for v in verdicts:
+        c = v.claim
+        where = f" [{c.region or c.segment}]" if (c.region or c.segment) else ""
+        print(
+            f"  {'holds ' if v.holds else 'FAILS '} {c.text}: {c.metric}{where} at {c.month} {c.direction} {c.than}; "
+            f"median difference {v.median:+.4g}, {v.agree:.0%} of seeds agree"
+        )
+    return 0 if all(v.holds for v in verdicts) else 1
+
+
+def cmd_levers(args: argparse.Namespace) -> None:
+    from sim.batch.levers import effects, markdown
+    from sim.calendar import month_index, month_label
+
+    month = month_label(month_index(args.month, "--month", "month"))
+    rows = effects(args.seeds, args.developers, month, workers=args.workers)
+    if args.markdown:
+        print(markdown(rows, args.seeds, month, "usage_share_cn_open"), end="")
+        return
+    for r in rows:
+        print(
+            f"{r.kind:24s} {r.scenario:38s} {100 * r.median:+7.2f} pp [{100 * r.low:+.2f}, {100 * r.high:+.2f}]"
+            f"  {r.channel} {r.channel_median:+.3g} (baseline {r.channel_base:.3g})"
+        )
+
+
 def cmd_docs(args: argparse.Namespace) -> None:
     from sim.docs import fill_readme
 
@@ -196,6 +245,8 @@ COMMANDS = {
     "params": cmd_params,
     "columns": cmd_columns,
     "check": cmd_check,
+    "claims": cmd_claims,
+    "levers": cmd_levers,
     "docs": cmd_docs,
     "ui": cmd_ui,
     **calibration_cli.COMMANDS,
@@ -207,14 +258,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)  # a command may return an exit code (claims: 1 if one fails)
     except InputError as exc:
         print(f"weightshift: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("weightshift: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

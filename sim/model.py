@@ -1,9 +1,15 @@
 """The Weightshift model: labs, developers and governments, one step per month.
 
-Order of a month: governments set the policy effects in force; labs grow, release and price;
-the market (what developers face) is assembled; developers enter, review and choose (all at
-once, or agent by agent with engine="agents"); downloads and derivatives accrue; outputs are
+Order of a month: dated parameter changes and governments set what is in force; labs grow
+compute, learn, decide whether to publish weights, release and price (sim/labs.py); the market
+(what developers face) is assembled; developers enter, review and choose a family per task (all
+at once, or agent by agent with engine="agents"); downloads and derivatives accrue; outputs are
 recorded; governments react to what they see.
+
+Randomness: one seed gives the developer-level streams (population, network, entry, review,
+choice); the lab-level stream (release timing) has its own seed, `lab_seed` (default: the same
+seed), so the two sources of noise can be told apart and a policy run shares both with its
+baseline.
 """
 
 from __future__ import annotations
@@ -15,8 +21,9 @@ import mesa
 import networkx as nx
 import numpy as np
 
-from sim.agents import GOVERNMENTS, Developer, Government, Lab, issuer
+from sim.agents import GOVERNMENTS, Developer, Government, issuer
 from sim.choice import Decision, Draws, Market, decide_all
+from sim.labs import Lab, knowhow_step
 from sim.params import resolve
 from sim.policies import Effects
 from sim.population import build_population
@@ -26,12 +33,25 @@ from sim.world import ORIGINS, load_world
 
 STREAMS = ("population", "network", "entry", "review", "choice", "labs")
 ENGINES = ("vector", "agents")
+CAP_REFERENCE = 1000.0  # rating points: capability utility is measured against this fixed level
+CN = ORIGINS.index("CN")
 
 
-def make_streams(seed: int) -> dict[str, np.random.Generator]:
-    """One seed in, one independent named generator per purpose out."""
+def make_streams(seed: int, lab_seed: int | None = None) -> dict[str, np.random.Generator]:
+    """One seed in, one independent named generator per purpose out (labs: from `lab_seed` if given)."""
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    if lab_seed is not None:
+        children[STREAMS.index("labs")] = np.random.SeedSequence(lab_seed).spawn(len(STREAMS))[STREAMS.index("labs")]
     return {name: np.random.Generator(np.random.PCG64(c)) for name, c in zip(STREAMS, children, strict=True)}
+
+
+def distinct_users(picks: np.ndarray, n_families: int) -> np.ndarray:
+    """Per family, how many rows of `picks` (one developer's family per task) use it at least once."""
+    users = np.zeros(n_families)
+    for task in range(picks.shape[1]):
+        new = (picks[:, :task] != picks[:, task, None]).all(axis=1)
+        users += np.bincount(picks[new, task], minlength=n_families)
+    return users
 
 
 class WeightshiftModel(mesa.Model):
@@ -43,32 +63,38 @@ class WeightshiftModel(mesa.Model):
         seed: int = 0,
         params: dict[str, Any] | None = None,
         engine: str = "vector",
+        lab_seed: int | None = None,
     ) -> None:
         super().__init__(rng=seed)
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
         self.spec = scenario or Scenario("defaults")
-        self.p = params if params is not None else resolve(self.spec.overrides, self.spec.name)
-        self.seed, self.engine = seed, engine
+        self.base_p = params if params is not None else resolve(self.spec.overrides, self.spec.name)
+        self.p = self.base_p
+        self.seed, self.engine, self.lab_seed = seed, engine, lab_seed
         self.world = w = load_world()
-        self.streams = make_streams(seed)
+        self.streams = make_streams(seed, lab_seed)
         self.pop = build_population(
             self.p["n_developers"], self.p, w, self.streams["population"], self.streams["network"]
         )
         n, nf = self.pop.size, w.n_families
         self.scale = self.p["real_developers"] / n
         self.entered = np.zeros(n, bool)
-        self.choice = np.full(n, -1, np.int64)
+        self.choice = np.full((n, len(w.tasks)), -1, np.int64)
         self.derivatives = np.zeros(nf)
         self.cum_downloads = np.zeros(nf)
         self.downloads = np.zeros(nf)
         self.usage_share = np.zeros(nf)
         self.region_volume = np.zeros((len(w.regions), nf))
+        self.in_use = np.zeros((len(w.regions), len(w.segments), nf), bool)
         home_of = {"CN": "China", "US": "US", "EU": "EU"}
         self.home_region = np.array([[home_of.get(ORIGINS[o]) == r for o in w.origin] for r in w.regions])
-        self.awareness = np.tile(np.where(w.first_release <= 0, w.brand, 0.0), (len(w.regions), 1))
+        self.awareness = np.zeros((len(w.regions), nf))
         self.cn_open_share = 0.0
+        self.task_volume = np.zeros((len(w.tasks), nf))
         self.t = 0
+        self.knowhow_frontier = 0.0
+        self.chip_exposure = 0.0  # tightness-years of chip controls so far (builds the CN premium)
         self.labs = [Lab(self, f) for f in range(nf)]
         by_gov: dict[str, list] = {g: [] for g in GOVERNMENTS}
         for policy in self.spec.policies:
@@ -76,22 +102,19 @@ class WeightshiftModel(mesa.Model):
         self.governments = [Government(self, g, by_gov[g]) for g in GOVERNMENTS]
         self.developers = [Developer(self, i) for i in range(n)]
         self._update_best()
+        self.price = self.cost = np.full(nf, np.nan)
         self.recorder = Recorder(w, self.p["months"])
 
     # --- one month ----------------------------------------------------------------------------
 
     def step(self) -> None:
         t = self.t
+        self.p = self.spec.params_at(self.base_p, t)
         fx = self.effects = self._effects(t)
-        jitter = self.streams["labs"].random(len(self.labs))
-        for lab in self.labs:
-            lab.grow(fx, t)
-        for lab in self.labs:
-            lab.release(fx, t, jitter[lab.family])
-        self._update_best()
+        self._labs_month(fx, t)
         self._hear()
         self.market = self._market(fx)
-        self.draws = Draws.draw(self.streams, self.pop.size)
+        self.draws = Draws.draw(self.streams, self.pop.size, len(self.world.tasks))
         decision = self._decide()
         self.entered, self.choice = decision.entered, decision.choice
         self._ecosystem()
@@ -111,7 +134,36 @@ class WeightshiftModel(mesa.Model):
         fx = Effects.neutral(self.world)
         for gov in self.governments:
             gov.apply(fx, t)
+        for gov in self.governments:
+            gov.support(fx)
         return fx
+
+    def _labs_month(self, fx: Effects, t: int) -> None:
+        """Compute, know-how, capability, releases (with the open-or-closed decision) and prices."""
+        p = self.p
+        self.domestic_quality = 1.0 - (1.0 - p["domestic_quality_2023"]) * math.exp(-p["domestic_learning"] * t / 12)
+        jitter = self.streams["labs"].random(len(self.labs))
+        best_open_k = max((lab.knowhow for lab in self.labs if lab.open_line and lab.available), default=-np.inf)
+        best_api_k = max((lab.knowhow for lab in self.labs if not lab.open_line and lab.available), default=-np.inf)
+        for lab in self.labs:
+            lab.grow(fx, self.domestic_quality)
+        largest = max(lab.compute for lab in self.labs)
+        self.knowhow_frontier += knowhow_step(p)
+        self.chip_exposure += fx.chip_tightness / 12
+        for lab in self.labs:
+            lab.build_premium(self.chip_exposure)
+            lab.learn(self.knowhow_frontier, best_open_k, best_api_k, largest)
+            lab.update_frontier()
+        for lab in self.labs:
+            if t >= max(lab.first_month, 1):  # a lab decides on the market it saw last month
+                others = [o.capability for o in self.labs if o is not lab and o.open_line and o.available]
+                lab.release(fx, t, jitter[lab.family], max(others, default=-math.inf))
+        self._update_best()
+        for lab in self.labs:
+            lab.set_price(fx, t, lab.chip_cost(fx, self.domestic_quality), self.best_open)
+        self.price = np.array([lab.price for lab in self.labs])
+        self.cost = np.array([lab.cost for lab in self.labs])
+        self.publishing = np.array([lab.open_line and lab.publishing for lab in self.labs])
 
     def _update_best(self) -> None:
         w = self.world
@@ -120,6 +172,18 @@ class WeightshiftModel(mesa.Model):
         self.capability, self.available = cap, avail
         self.best_open = float(cap[avail & w.open].max(initial=0.0))
         self.best_closed = float(cap[avail & ~w.open].max(initial=0.0))
+
+    def rival_open_share(self, origin: str) -> float:
+        """Last month's token share of open families from the other bloc (CN vs the rest)."""
+        cn_open = (self.world.origin == CN) & self.world.open
+        rival = cn_open if origin != "CN" else ~cn_open & self.world.open
+        return float(self.usage_share[rival].sum())
+
+    def closed_share_of_lab(self, family: int) -> float:
+        """Last month's token share of the closed families of the same lab (what an open model would cannibalise)."""
+        w = self.world
+        same = (np.array(w.labs) == w.labs[family]) & ~w.open
+        return float(self.usage_share[same].sum())
 
     def _hear(self) -> None:
         """Awareness (region x family): general channels, word of mouth, and launch buzz.
@@ -132,39 +196,46 @@ class WeightshiftModel(mesa.Model):
         tot = vol.sum(axis=1, keepdims=True)
         share = np.divide(vol, tot, out=np.zeros_like(vol), where=tot > 0)
         tops = {self.best_open, self.best_closed}
-        buzz = np.array([lab.improved and lab.capability in tops for lab in self.labs], float)
+        news = max(self.best_open, self.best_closed) - p["buzz_gap"]  # close enough to the frontier to make news
+        buzz = np.array([lab.improved and lab.capability in tops and lab.capability >= news for lab in self.labs], float)
         launched = np.array([lab.launched for lab in self.labs])
         home = self.home_region & launched[None, :]  # launch news reaches home first
         gain = p["awareness_p"] + p["awareness_q"] * share + p["launch_buzz"] * np.maximum(buzz[None, :], home)
         known = np.maximum(self.awareness, np.where(launched, self.world.brand, 0.0)[None, :])
-        self.awareness = known + np.minimum(gain, 1.0) * (1.0 - known)
+        self.awareness = np.where(self.available[None, :], known + np.minimum(gain, 1.0) * (1.0 - known), 0.0)
 
     def _market(self, fx: Effects) -> Market:
         """Assemble what developers face this month from labs, the world and the policies."""
         p, w = self.p, self.world
-        price = np.array([lab.price for lab in self.labs])
-        paid = np.maximum(fx.price_floor, price[None, :] * fx.price_mult)
-        self.price, self.price_paid = price, paid
+        paid = np.maximum(fx.price_floor, self.price[None, :] * fx.price_mult)
+        self.price_paid = paid
         fam_origin = w.origin
+        aware = np.log(np.maximum(self.awareness, 1e-9))
         base = (
             p["beta_license"] * w.license[None, None, :]
             + p["beta_language"] * w.zh_need[:, None, None] * (w.zh[None, None, :] - 1.0)
             + p["beta_ecosystem"] * np.log1p(self.derivatives)[None, None, :]
             + fx.open_bonus[:, :, None] * w.open[None, None, :]
             + fx.trust_shift[:, :, fam_origin]
-            + np.log(np.maximum(self.awareness, 1e-9))[:, None, :]
+            + aware[:, None, :]
         )
         closed_out = ~w.open[None, :] & w.closed_unavailable[:, fam_origin]  # (region, family)
         too_able = self.capability[None, :] > fx.region_cap  # (region, family)
         out = fx.blocked | (closed_out | too_able)[:, None, :] | ~self.available[None, None, :]
         base = np.where(out, -np.inf, base)
-        top = self.capability[self.available].max(initial=0.0)
+        cap = p["beta_capability"] * (self.capability - CAP_REFERENCE) / 100.0
+        price = -p["beta_price"] * np.log10(paid)
+        opened = p["beta_open"] * w.open.astype(float)
         return Market(
             base=base,
-            cap_term=p["beta_capability"] * (self.capability - top) / 100.0,
-            price_term=-p["beta_price"] * np.log10(paid),
-            open_term=p["beta_open"] * w.open.astype(float),
+            aware=aware,
+            cap_term=cap,
+            price_term=price,
+            open_term=opened,
+            task_weights=np.stack([w.task_w_capability, w.task_w_price, w.task_w_open], axis=1),
             trust_term=-p["beta_trust"] * w.distrust[:, fam_origin],
+            task_share=w.task_share,
+            in_use=self.in_use,
             beta_peers=p["beta_peers"],
             switching_cost=p["switching_cost"],
             bass_p=p["bass_p"],
@@ -176,28 +247,39 @@ class WeightshiftModel(mesa.Model):
         if self.engine == "vector":
             return decide_all(self.market, self.pop, self.entered, self.choice, self.draws)
         self.next_choice = self.choice.copy()
-        self.next_logsums: list[tuple[int, float]] = []
+        self.next_welfare: list[tuple[int, float]] = []
         for dev in self.developers:
             dev.step()
-        done = sorted(self.next_logsums)
+        done = sorted(self.next_welfare)
         reviewers = np.array([i for i, _ in done], dtype=np.int64)
-        logsum = np.array([v for _, v in done])
-        return Decision(self.next_choice >= 0, self.next_choice, reviewers, logsum)
+        welfare = np.array([v for _, v in done])
+        return Decision((self.next_choice >= 0).all(axis=1), self.next_choice, reviewers, welfare)
 
     def _ecosystem(self) -> None:
-        """Users, usage shares, downloads and derivatives of each family this month."""
+        """Users, token volumes (by region and by task), downloads and derivatives of each family."""
         w, p = self.world, self.p
-        inside = self.choice[self.entered]
-        nf, nr = w.n_families, len(w.regions)
-        users = np.bincount(inside, minlength=nf) * self.scale
-        key = self.pop.region[self.entered] * nf + inside
-        vol = np.bincount(key, weights=self.pop.volume[self.entered], minlength=nr * nf)
-        self.region_volume = vol.astype(float).reshape(nr, nf)
-        volume = self.region_volume.sum(axis=0)
+        nf, nr, nt = w.n_families, len(w.regions), len(w.tasks)
+        inside = np.flatnonzero(self.entered)
+        picks = self.choice[inside]  # (inside, task)
+        vol = self.pop.volume[inside, None] * w.task_share[self.pop.segment[inside]]  # (inside, task)
+        self.inside, self.picks = inside, picks
+        ns = len(w.segments)
+        key = ((self.pop.region[inside] * ns + self.pop.segment[inside])[:, None] * nf + picks).ravel()
+        shape = (nr, ns, nf)
+        self.rsf_volume = np.bincount(key, weights=vol.ravel(), minlength=nr * ns * nf).reshape(shape).astype(float)
+        self.in_use = np.bincount(key, minlength=nr * ns * nf).reshape(shape) > 0
+        self.region_volume = self.rsf_volume.sum(axis=1)
+        task_key = np.arange(nt)[None, :] * nf + picks
+        routed = vol * w.router[self.pop.region[inside], None]
+        self.task_volume = (
+            np.bincount(task_key.ravel(), weights=routed.ravel(), minlength=nt * nf).reshape(nt, nf).astype(float)
+        )
+        users = distinct_users(picks, nf) * self.scale
+        volume = w.router @ self.region_volume  # as an API router sees it (see regions.toml)
         total = volume.sum()
         self.users = users
-        self.usage_share = volume / total if total > 0 else np.zeros(w.n_families)
-        cn_open = (w.origin == ORIGINS.index("CN")) & w.open
+        self.usage_share = volume / total if total > 0 else np.zeros(nf)
+        cn_open = (w.origin == CN) & w.open
         self.cn_open_share = float(self.usage_share[cn_open].sum())
         reach = users * w.breadth * w.open
         self.downloads = reach * p["downloads_per_user"]
@@ -221,10 +303,11 @@ class WeightshiftModel(mesa.Model):
         return sum(lab.compute for lab in cn) / sum(lab.compute0 for lab in cn)
 
     def domestic_chip_share(self) -> float:
-        cn = [lab for lab in self.labs if lab.origin == "CN"]
-        return sum(lab.compute * lab.domestic_share for lab in cn) / sum(lab.compute for lab in cn)
+        """Share of Chinese labs' effective compute on domestic chips."""
+        cn = [lab for lab in self.labs if lab.is_cn]
+        return sum(lab.domestic for lab in cn) / sum(lab.compute for lab in cn)
 
-    def geo_price(self, origin: str) -> float:
-        """Geometric mean list price of the available families of an origin, USD per Mtok."""
-        prices = [lab.price for lab in self.labs if lab.origin == origin and lab.available]
-        return math.exp(sum(math.log(x) for x in prices) / len(prices)) if prices else math.nan
+    def geo_mean(self, values: np.ndarray, origin: str) -> float:
+        """Geometric mean of a per-family quantity over the available families of an origin."""
+        mask = (self.world.origin == ORIGINS.index(origin)) & self.available
+        return float(np.exp(np.log(values[mask]).mean())) if mask.any() else math.nan

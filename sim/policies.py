@@ -31,6 +31,7 @@ class Effects:
     compliance_cost: np.ndarray  # (family,) million USD per open release
     open_bonus: np.ndarray  # (region, segment) utility bonus of open families
     compute_boost: np.ndarray  # (family,) extra compute growth, x per year
+    cost_subsidy: np.ndarray  # (family,) share of the serving cost paid publicly
     price_mult: np.ndarray  # (region, family)
     price_floor: np.ndarray  # (region, family) USD per million tokens
     trust_shift: np.ndarray  # (region, segment, origin) utility shift
@@ -48,6 +49,7 @@ class Effects:
             compliance_cost=np.zeros(nf),
             open_bonus=np.zeros((nr, ns)),
             compute_boost=np.zeros(nf),
+            cost_subsidy=np.zeros(nf),
             price_mult=np.ones((nr, nf)),
             price_floor=np.zeros((nr, nf)),
             trust_shift=np.zeros((nr, ns, len(ORIGINS))),
@@ -200,13 +202,15 @@ class PublicInvestment(Policy):
         _ORIGINS_FIELD: Field("origins", [], "Origins whose labs are funded (or name `families`)."),
         "families": Field("families", [], "Families funded (overrides `origins`)."),
         "compute_boost": Field("number", 0.5, "Extra compute growth per year.", 0, 10, "x per year"),
-        "price_subsidy": Field("number", 0.0, "Share of the inference price paid publicly.", 0, 0.9, "fraction"),
+        "price_subsidy": Field(
+            "number", 0.0, "Share of the labs' serving cost paid publicly (it lowers their prices).", 0, 0.9, "fraction"
+        ),
     }
 
     def apply(self, effects: Effects, world: World) -> None:
         funded = self.family_mask(world)
         effects.compute_boost[funded] += self.compute_boost
-        effects.price_mult[:, funded] *= 1.0 - self.price_subsidy
+        effects.cost_subsidy[funded] = 1.0 - (1.0 - effects.cost_subsidy[funded]) * (1.0 - self.price_subsidy)
 
 
 class Pricing(Policy):

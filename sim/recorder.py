@@ -1,5 +1,9 @@
 """Outputs: what is recorded each month, into preallocated arrays, and the tables built from them.
 
+Usage is measured as the share of tokens on an API router (the basis of the OpenRouter/a16z
+figures the usage targets come from), not all AI use: enterprise and consumer use lean far more to
+closed models.
+
 `COLUMNS` documents every output column (unit and one-line definition); the README's output
 reference and `weightshift columns` are generated from it.
 """
@@ -18,52 +22,99 @@ if TYPE_CHECKING:
     from sim.choice import Decision
     from sim.model import WeightshiftModel
 
+BLOCS = ("cn_open", "west_open", "closed")
+TASKS = ("frontier", "commodity", "local")  # the task types of sim/data/regions.toml, in order
+
+_TS: dict[str, tuple[str, str]] = {
+    "month": ("YYYY-MM", "Calendar month."),
+    "usage_share_cn_open": ("share", "Share of developers' API-router tokens on Chinese open-weight families."),
+    "usage_share_west_open": ("share", "Share of tokens on non-Chinese open-weight families (US, EU, other)."),
+    "usage_share_closed": ("share", "Share of tokens on closed (API-only) families; the three shares sum to 1."),
+}
+for _task in TASKS:
+    for _bloc, _what in zip(BLOCS, ("Chinese open", "non-Chinese open", "closed"), strict=True):
+        _TS[f"usage_share_{_bloc}_{_task}"] = ("share", f"Share of {_task}-task tokens on {_what} families.")
+_TS |= {
+    "multi_model_share": ("share", "Share of adopters using two or more families across their task types."),
+    "download_share_cn_open": ("share", "Chinese families' share of this month's open-model downloads."),
+    "startup_share_cn_among_open": ("share", "Among startups' task uses of open families, the share on a Chinese one."),
+    "best_capability_cn_open": ("rating points", "Capability of the best available Chinese open release."),
+    "best_capability_west_open": ("rating points", "Capability of the best available non-Chinese open release."),
+    "best_capability_closed": ("rating points", "Capability of the best available closed release (any origin)."),
+    "best_capability_us_closed": ("rating points", "Capability of the best available US closed release."),
+    "best_capability_cn": ("rating points", "Capability of the best available Chinese release, open or closed."),
+    "best_capability_us": ("rating points", "Capability of the best available US release, open or closed."),
+    "cn_knowhow_lag_months": (
+        "months",
+        "Months by which the best-placed Chinese lab's know-how trails the frontier (negative: its premium is ahead).",
+    ),
+    "cn_compute_index": ("x 2023-01", "Chinese labs' total effective training compute relative to 2023-01."),
+    "cn_domestic_chip_share": ("share", "Share of Chinese labs' effective compute on domestic chips."),
+    "cn_frontier_chip_share": ("share", "Share of Chinese labs' effective compute on imported (Nvidia) chips."),
+    "cn_serving_cost": ("USD per Mtok", "Geometric mean serving cost of available Chinese families."),
+    "chip_tightness": ("0-1", "Tightness of US chip export controls in force."),
+    "price_index_cn": ("USD per Mtok", "Geometric mean list price of available Chinese families."),
+    "price_index_us": ("USD per Mtok", "Geometric mean list price of available US families."),
+    "price_index_eu": ("USD per Mtok", "Geometric mean list price of available EU families."),
+    "price_paid_cn": ("USD per Mtok", "Geometric mean price developers pay for Chinese families (all regions)."),
+    "price_paid_us": ("USD per Mtok", "Geometric mean price developers pay for US families (all regions)."),
+    "price_paid_eu": ("USD per Mtok", "Geometric mean price developers pay for EU families (all regions)."),
+    "open_lines_publishing": ("labs", "Open model lines whose lab publishes weights at its releases."),
+    "adopters": ("developers", "Real developers using some model (agents x scale)."),
+    "welfare": (
+        "utils",
+        "Mean consumer surplus of a random sample of this month's reviewing developers: task-weighted logit "
+        "logsum, capability against a fixed reference, awareness left out; comparable across scenarios.",
+    ),
+    "welfare_price_equiv": ("tenfold prices", "Welfare divided by the price coefficient: tenfold price cuts worth it."),
+}
+
+_BLOC_COLUMNS = {
+    "usage_share_cn_open": ("share", "Token share on Chinese open families."),
+    "usage_share_west_open": ("share", "Token share on non-Chinese open families."),
+    "usage_share_closed": ("share", "Token share on closed families."),
+}
+
 COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
-    "timeseries": {
-        "month": ("YYYY-MM", "Calendar month."),
-        "usage_share_cn_open": ("share", "Share of all developers' tokens on Chinese open-weight families."),
-        "usage_share_west_open": ("share", "Share of tokens on non-Chinese open-weight families (US, EU, other)."),
-        "usage_share_closed": ("share", "Share of tokens on closed (API-only) families; the three shares sum to 1."),
-        "download_share_cn_open": ("share", "Chinese families' share of this month's open-model downloads."),
-        "startup_share_cn_among_open": ("share", "Among startups using an open family, the share on a Chinese one."),
-        "best_capability_cn_open": ("rating points", "Capability of the best available Chinese open release."),
-        "best_capability_west_open": ("rating points", "Capability of the best available non-Chinese open release."),
-        "best_capability_closed": ("rating points", "Capability of the best available closed release."),
-        "cn_compute_index": ("x 2023-01", "Chinese labs' total training compute relative to 2023-01."),
-        "cn_domestic_chip_share": ("share", "Share of Chinese labs' compute on domestic chips."),
-        "chip_tightness": ("0-1", "Tightness of US chip export controls in force."),
-        "price_index_cn": ("USD per Mtok", "Geometric mean list price of available Chinese families."),
-        "price_index_us": ("USD per Mtok", "Geometric mean list price of available US families."),
-        "price_index_eu": ("USD per Mtok", "Geometric mean list price of available EU families."),
-        "adopters": ("developers", "Real developers using some model (agents x scale)."),
-        "welfare": ("utils", "Logit consumer surplus: mean expected maximum utility of reviewing developers."),
-    },
+    "timeseries": _TS,
     "families": {
         "month": ("YYYY-MM", "Calendar month."),
         "family": ("name", "Model family."),
         "origin": ("bloc", "Origin of the lab: CN, US, EU or other."),
-        "open": ("bool", "Open weights."),
+        "open": ("bool", "An open-weights line."),
         "available": ("bool", "Released and available to developers this month."),
-        "users": ("developers", "Real developers using the family."),
+        "publishing": ("bool", "Open line whose lab publishes weights at its releases (its decision); closed: False."),
+        "users": ("developers", "Real developers using the family for at least one task."),
         "usage_share": ("share", "Family's share of all tokens."),
         "downloads": ("downloads", "Downloads this month (open families only)."),
         "cum_downloads": ("downloads", "Downloads since 2023-01."),
         "derivatives": ("models", "Derivative models (fine-tunes) published since 2023-01."),
-        "price": ("USD per Mtok", "List price per million tokens, blended input/output."),
+        "releases": ("releases", "Releases since 2023-01."),
         "capability": ("rating points", "Capability of the current release (arena-style rating)."),
+        "compute": ("FLOP", "Lab's effective training compute for this family."),
+        "knowhow_lag": ("months", "Months by which the lab's know-how trails the world frontier."),
+        "cost": ("USD per Mtok", "Serving cost per million tokens."),
+        "markup": ("fraction", "Markup over serving cost."),
+        "price": ("USD per Mtok", "List price per million tokens, blended input/output."),
+        "price_paid": ("USD per Mtok", "Geometric mean over regions of the price developers pay (after policies)."),
     },
     "regions": {
         "month": ("YYYY-MM", "Calendar month."),
         "region": ("name", "Developer region."),
-        "usage_share_cn_open": ("share", "Region's token share on Chinese open families."),
-        "usage_share_west_open": ("share", "Region's token share on non-Chinese open families."),
-        "usage_share_closed": ("share", "Region's token share on closed families."),
+        **{k: (u, "Region's " + d[0].lower() + d[1:]) for k, (u, d) in _BLOC_COLUMNS.items()},
         "startup_share_cn_among_open": (
             "share",
-            "Among the region's startups on open families, the share on Chinese ones.",
+            "Among the region's startups' task uses of open families, the share on Chinese ones.",
         ),
         "adopters": ("developers", "Real developers in the region using some model."),
-        "welfare": ("utils", "Mean logit consumer surplus of the region's reviewing developers."),
+        "welfare": ("utils", "Consumer surplus of the region's reviewing developers (as timeseries `welfare`)."),
+    },
+    "segments": {
+        "month": ("YYYY-MM", "Calendar month."),
+        "segment": ("name", "Developer segment."),
+        **{k: (u, "Segment's " + d[0].lower() + d[1:]) for k, (u, d) in _BLOC_COLUMNS.items()},
+        "adopters": ("developers", "Real developers in the segment using some model."),
+        "welfare": ("utils", "Consumer surplus of the segment's reviewing developers (as timeseries `welfare`)."),
     },
 }
 
@@ -74,103 +125,159 @@ def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
 
 
 class Recorder:
-    """Preallocated monthly arrays for the three output tables."""
+    """Preallocated monthly arrays for the output tables."""
+
+    FAMILY_ARRAYS = (
+        "users",
+        "usage_share",
+        "downloads",
+        "cum_downloads",
+        "derivatives",
+        "releases",
+        "capability",
+        "compute",
+        "knowhow_lag",
+        "cost",
+        "markup",
+        "price",
+        "price_paid",
+        "available",
+        "publishing",
+    )
 
     def __init__(self, world: World, months: int) -> None:
-        nf, nr = world.n_families, len(world.regions)
+        nf = world.n_families
         self.world, self.months = world, months
         self.ts = {k: np.full(months, np.nan) for k in COLUMNS["timeseries"] if k != "month"}
-        self.fam = {
-            k: np.zeros((months, nf))
-            for k in (
-                "users",
-                "usage_share",
-                "downloads",
-                "cum_downloads",
-                "derivatives",
-                "price",
-                "capability",
-                "available",
-            )
-        }
-        reg_cols = [k for k in COLUMNS["regions"] if k not in ("month", "region")]
-        self.reg = {k: np.full((months, nr), np.nan) for k in reg_cols}
+        self.fam = {k: np.zeros((months, nf)) for k in self.FAMILY_ARRAYS}
+        self.reg = self._grouped("regions", len(world.regions))
+        self.seg = self._grouped("segments", len(world.segments))
         cn = np.array(ORIGINS)[world.origin] == "CN"
-        self.cn_open = cn & world.open
-        self.west_open = ~cn & world.open
+        self.masks = {"cn_open": cn & world.open, "west_open": ~cn & world.open, "closed": ~world.open}
         self.startup = world.segments.index("startup")
+
+    def _grouped(self, table: str, n: int) -> dict[str, np.ndarray]:
+        cols = [k for k in COLUMNS[table] if k not in ("month", "region", "segment")]
+        return {k: np.full((self.months, n), np.nan) for k in cols}
 
     def record(self, m: WeightshiftModel, t: int, decision: Decision) -> None:
         """Store month t's outputs."""
-        w, pop, nr = self.world, m.pop, len(self.world.regions)
-        inside = m.entered
-        reg = pop.region[inside]
-        vol = m.region_volume
-        tot = vol.sum(axis=1)
-        startup_open = inside & (pop.segment == self.startup) & w.open[np.maximum(m.choice, 0)]
-        so_reg = pop.region[startup_open]
-        so_cn = self.cn_open[m.choice[startup_open]]
-        n_open = np.bincount(so_reg, minlength=nr)
-        n_cn = np.bincount(so_reg, weights=so_cn, minlength=nr)
-        adopters = np.bincount(reg, minlength=nr) * m.scale
-        ls_sum = np.bincount(pop.region[decision.reviewers], weights=decision.logsum, minlength=nr)
-        ls_n = np.bincount(pop.region[decision.reviewers], minlength=nr)
-        self.reg["usage_share_cn_open"][t] = _share(vol[:, self.cn_open].sum(1), tot)
-        self.reg["usage_share_west_open"][t] = _share(vol[:, self.west_open].sum(1), tot)
-        self.reg["usage_share_closed"][t] = _share(vol[:, ~w.open].sum(1), tot)
+        w, pop = self.world, m.pop
+        inside, picks = m.inside, m.picks
+        seg_vol = m.rsf_volume.sum(axis=0)
+        startup = pop.segment[inside] == self.startup
+        open_use = w.open[picks[startup]]
+        cn_use = self.masks["cn_open"][picks[startup]]
+        reg_startup = pop.region[inside][startup]
+        nr = len(w.regions)
+        n_open = np.bincount(reg_startup, weights=open_use.sum(axis=1), minlength=nr)
+        n_cn = np.bincount(reg_startup, weights=cn_use.sum(axis=1), minlength=nr)
+        self._by_group(self.reg, t, m.region_volume, pop.region, inside, decision, m.scale)
+        self._by_group(self.seg, t, seg_vol, pop.segment, inside, decision, m.scale)
         self.reg["startup_share_cn_among_open"][t] = _share(n_cn, n_open)
-        self.reg["adopters"][t] = adopters
-        self.reg["welfare"][t] = _share(ls_sum, ls_n)
-        self._record_global(m, t, vol.sum(0), n_cn.sum(), n_open.sum(), decision)
+        self.ts["startup_share_cn_among_open"][t] = _share(n_cn.sum(), n_open.sum())
+        mixed = (picks != picks[:, :1]).any(axis=1)
+        self.ts["multi_model_share"][t] = _share(float(mixed.sum()), float(len(inside)))
+        self._record_global(m, t, decision)
+        self._record_families(m, t)
 
-    def _record_global(
-        self, m: WeightshiftModel, t: int, vol: np.ndarray, n_cn: float, n_open: float, decision: Decision
+    def _by_group(
+        self,
+        out: dict,
+        t: int,
+        vol: np.ndarray,
+        group: np.ndarray,
+        inside: np.ndarray,
+        decision: Decision,
+        scale: float,
     ) -> None:
-        total = vol.sum()
-        ts, avail = self.ts, m.available
-        ts["usage_share_cn_open"][t] = _share(vol[self.cn_open].sum(), total)
-        ts["usage_share_west_open"][t] = _share(vol[self.west_open].sum(), total)
-        ts["usage_share_closed"][t] = _share(vol[~self.world.open].sum(), total)
-        ts["download_share_cn_open"][t] = _share(m.downloads[self.cn_open].sum(), m.downloads.sum())
-        ts["startup_share_cn_among_open"][t] = _share(n_cn, n_open)
-        for key, mask in (("cn_open", self.cn_open), ("west_open", self.west_open), ("closed", ~self.world.open)):
+        n = vol.shape[0]
+        tot = vol.sum(axis=1)
+        for bloc, mask in self.masks.items():
+            out[f"usage_share_{bloc}"][t] = _share(vol[:, mask].sum(1), tot)
+        out["adopters"][t] = np.bincount(group[inside], minlength=n) * scale
+        who = group[decision.reviewers]
+        out["welfare"][t] = _share(
+            np.bincount(who, weights=decision.welfare, minlength=n), np.bincount(who, minlength=n)
+        )
+
+    def _record_global(self, m: WeightshiftModel, t: int, decision: Decision) -> None:
+        ts, avail, w = self.ts, m.available, self.world
+        vol = w.router @ m.region_volume
+        for bloc, mask in self.masks.items():
+            ts[f"usage_share_{bloc}"][t] = _share(vol[mask].sum(), vol.sum())
+            for i, task in enumerate(w.tasks):
+                ts[f"usage_share_{bloc}_{task}"][t] = _share(m.task_volume[i, mask].sum(), m.task_volume[i].sum())
+        ts["download_share_cn_open"][t] = _share(m.downloads[self.masks["cn_open"]].sum(), m.downloads.sum())
+        origin = np.array(ORIGINS)[w.origin]
+        best = {
+            "cn_open": self.masks["cn_open"],
+            "west_open": self.masks["west_open"],
+            "closed": ~w.open,
+            "us_closed": (origin == "US") & ~w.open,
+            "cn": origin == "CN",
+            "us": origin == "US",
+        }
+        for key, mask in best.items():
             caps = m.capability[mask & avail]
             ts[f"best_capability_{key}"][t] = caps.max() if caps.size else np.nan
+        cn_labs = [lab for lab in m.labs if lab.is_cn]
+        ts["cn_knowhow_lag_months"][t] = min(lab.lag_months for lab in cn_labs)
         ts["cn_compute_index"][t] = m.cn_compute_index()
         ts["cn_domestic_chip_share"][t] = m.domestic_chip_share()
+        ts["cn_frontier_chip_share"][t] = 1.0 - ts["cn_domestic_chip_share"][t]
+        ts["cn_serving_cost"][t] = m.geo_mean(m.cost, "CN")
         ts["chip_tightness"][t] = m.effects.chip_tightness
-        for origin in ("CN", "US", "EU"):
-            ts[f"price_index_{origin.lower()}"][t] = m.geo_price(origin)
+        paid = np.exp(np.log(m.price_paid).mean(axis=0))
+        for o in ("CN", "US", "EU"):
+            ts[f"price_index_{o.lower()}"][t] = m.geo_mean(m.price, o)
+            ts[f"price_paid_{o.lower()}"][t] = m.geo_mean(paid, o)
+        ts["open_lines_publishing"][t] = float(m.publishing.sum())
         ts["adopters"][t] = m.entered.sum() * m.scale
-        ts["welfare"][t] = decision.logsum.mean() if len(decision.logsum) else np.nan
+        ts["welfare"][t] = decision.welfare.mean() if len(decision.welfare) else np.nan
+        ts["welfare_price_equiv"][t] = ts["welfare"][t] / m.p["beta_price"]
+        self.paid_mean = paid
+
+    def _record_families(self, m: WeightshiftModel, t: int) -> None:
         fam = self.fam
         fam["users"][t], fam["usage_share"][t] = m.users, m.usage_share
         fam["downloads"][t], fam["cum_downloads"][t] = m.downloads, m.cum_downloads
-        fam["derivatives"][t], fam["price"][t] = m.derivatives, m.price
-        fam["capability"][t], fam["available"][t] = m.capability, avail
+        fam["derivatives"][t], fam["capability"][t] = m.derivatives, m.capability
+        fam["releases"][t] = [lab.releases for lab in m.labs]
+        fam["compute"][t] = [lab.compute for lab in m.labs]
+        fam["knowhow_lag"][t] = [lab.lag_months for lab in m.labs]
+        fam["cost"][t], fam["price"][t], fam["price_paid"][t] = m.cost, m.price, self.paid_mean
+        fam["markup"][t] = [lab.markup for lab in m.labs]
+        fam["available"][t], fam["publishing"][t] = m.available, m.publishing
 
     def tables(self, months: int) -> dict[str, pd.DataFrame]:
-        """The three tidy tables for the first `months` recorded months."""
+        """The four tidy tables for the first `months` recorded months."""
         w = self.world
         labels = [month_label(t) for t in range(months)]
         ts = pd.DataFrame({"month": labels} | {k: v[:months] for k, v in self.ts.items()})
-        nf, nr = w.n_families, len(w.regions)
+        nf = w.n_families
         fam = pd.DataFrame(
             {
                 "month": np.repeat(labels, nf),
                 "family": np.tile(w.families, months),
                 "origin": np.tile(np.array(ORIGINS)[w.origin], months),
                 "open": np.tile(w.open, months),
-                "available": self.fam["available"][:months].ravel().astype(bool),
             }
-            | {
-                k: self.fam[k][:months].ravel()
-                for k in COLUMNS["families"]
-                if k not in ("month", "family", "origin", "open", "available")
-            }
+            | {k: self.fam[k][:months].ravel() for k in COLUMNS["families"] if k in self.fam}
         )
-        reg = pd.DataFrame(
-            {"month": np.repeat(labels, nr), "region": np.tile(w.regions, months)}
-            | {k: v[:months].ravel() for k, v in self.reg.items()}
-        )
-        return {"timeseries": ts, "families": fam, "regions": reg}
+        for k in ("available", "publishing"):
+            fam[k] = fam[k].astype(bool)
+        fam = fam[list(COLUMNS["families"])]
+        return {
+            "timeseries": ts,
+            "families": fam,
+            "regions": _grouped_table(labels, "region", w.regions, self.reg, months),
+            "segments": _grouped_table(labels, "segment", w.segments, self.seg, months),
+        }
+
+
+def _grouped_table(labels: list[str], key: str, names: tuple[str, ...], data: dict, months: int) -> pd.DataFrame:
+    n = len(names)
+    return pd.DataFrame(
+        {"month": np.repeat(labels, n), key: np.tile(names, months)} | {k: v[:months].ravel() for k, v in data.items()}
+    )

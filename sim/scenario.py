@@ -1,8 +1,11 @@
 """Scenario files: `scenarios/*.toml`, strictly validated.
 
-A scenario names parameter overrides and dated policies. It may `extend` another scenario (by
-name or path): its parameters override the parent's, and its policies are added after the
-parent's. Every error names the file and the key, and says what is allowed.
+A scenario names parameter overrides, dated parameter changes and dated policies. `[params]`
+apply from the first month (they restate the world, history included); a change of course is a
+`[[changes]]` entry with a `start` month and a `params` table, in force from that month on, so
+history stays history. A scenario may `extend` another (by name or path): its parameters
+override the parent's, and its changes and policies are added after the parent's. Every error
+names the file and the key, and says what is allowed.
 """
 
 from __future__ import annotations
@@ -13,13 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.calendar import month_index
+from sim.claims import Claim, parse_claims
 from sim.errors import FileProblem, InputError
-from sim.params import check, resolve
+from sim.params import POPULATION, check, resolve
 from sim.policies import Policy, make_policy
-from sim.world import load_world
+from sim.recorder import COLUMNS
+from sim.world import World, load_world
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
-TOP_KEYS = ("name", "description", "extends", "params", "policies")
+TOP_KEYS = ("name", "description", "extends", "params", "changes", "policies", "claims")
+CHANGE_KEYS = ("start", "params", "note")
 
 
 @dataclass(frozen=True)
@@ -31,10 +38,47 @@ class Scenario:
     overrides: dict[str, Any] = field(default_factory=dict)
     policies: tuple[Policy, ...] = ()
     path: str = ""
+    changes: tuple[tuple[int, dict[str, Any]], ...] = ()  # (start step, checked overrides), by start
+    claims: tuple[Claim, ...] = ()  # what the scenario says will happen (sim.claims), not inherited
 
     def params(self, extra: dict[str, Any] | None = None, where: str = "overrides") -> dict[str, Any]:
         """Defaults, then this scenario's overrides, then `extra` (each checked)."""
         return resolve(self.overrides, self.path or self.name) | check(extra or {}, where)
+
+    def params_at(self, base: dict[str, Any], step: int) -> dict[str, Any]:
+        """`base` with every dated change that has started by `step` (later starts win)."""
+        if not any(start <= step for start, _ in self.changes):
+            return base
+        merged = dict(base)
+        for start, values in self.changes:
+            if start <= step:
+                merged.update(values)
+        return merged
+
+
+def _changes(doc: dict, where: str) -> tuple[tuple[int, dict[str, Any]], ...]:
+    """The checked `[[changes]]` entries: a start month and parameters that are not population-fixed."""
+    tables = doc.get("changes", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise InputError(where, "changes", tables, "an array of [[changes]] tables")
+    out = []
+    for i, table in enumerate(tables):
+        here = f"{where} [[changes]] #{i + 1}"
+        for key in table:
+            if key not in CHANGE_KEYS:
+                raise InputError(here, key, table[key], f"one of {', '.join(CHANGE_KEYS)}")
+        if "start" not in table:
+            raise InputError(here, "start", None, "a month YYYY-MM")
+        start = month_index(table["start"], here, "start")
+        values = table.get("params", {})
+        if not isinstance(values, dict) or not values:
+            raise InputError(here, "params", values, "a table of parameter = value")
+        values = check(values, here)
+        for key in values:
+            if key in POPULATION:
+                raise InputError(here, key, values[key], "a parameter that can change mid-run (not a population one)")
+        out.append((start, values))
+    return tuple(sorted(out, key=lambda c: c[0]))
 
 
 def find(name_or_path: str | Path) -> Path:
@@ -99,6 +143,8 @@ def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
         raise InputError(where, "policies", tables, "an array of [[policies]] tables")
     world = load_world()
     policies = tuple(make_policy(t, world, where) for t in tables)
+    changes = _changes(doc, where)
+    claims = _claims(doc.get("claims", []), where, world)
     if "extends" in doc:
         if not doc["extends"].strip():
             raise InputError(where, "extends", doc["extends"], "the name or path of another scenario")
@@ -108,4 +154,9 @@ def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
         parent = load(parent_path, (*_seen, path.resolve()))
         params = parent.overrides | params
         policies = parent.policies + policies
-    return Scenario(doc["name"], doc.get("description", ""), dict(params), policies, where)
+        changes = tuple(sorted(parent.changes + changes, key=lambda c: c[0]))
+    return Scenario(doc["name"], doc.get("description", ""), dict(params), policies, where, changes, claims)
+
+
+def _claims(tables: Any, where: str, world: World) -> tuple[Claim, ...]:
+    return parse_claims(tables, where, COLUMNS, {"regions": world.regions, "segments": world.segments})

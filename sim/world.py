@@ -16,7 +16,7 @@ import numpy as np
 from sim.calendar import month_index
 
 ORIGINS = ("CN", "US", "EU", "other")
-NEVER = 10_000  # step index of "not scheduled": trigger families wait for their lab's decision
+CN_LAG = -1.0  # `knowhow_lag` marker: the lab takes the calibrated Chinese know-how lag
 
 
 @dataclass(frozen=True)
@@ -28,18 +28,19 @@ class World:
     origin: np.ndarray  # int index into ORIGINS
     open: np.ndarray  # bool
     license: np.ndarray
-    first_release: np.ndarray  # step index; NEVER for trigger families
-    trigger: np.ndarray  # bool: opens weights when its lab is losing developers
-    capability: np.ndarray
-    price: np.ndarray
-    compute: np.ndarray
+    first_release: np.ndarray  # step index from which the family can be available
+    compute: np.ndarray  # FLOP at 2023-01
+    knowhow_lag: np.ndarray  # months behind the know-how frontier at 2023-01; CN_LAG = calibrated
     cadence: np.ndarray
     breadth: np.ndarray
     brand: np.ndarray
     zh: np.ndarray
     business: tuple[str, ...]
+    lead_premium: np.ndarray  # (family,) share of the closed-lead markup its business can charge
+    open_value: np.ndarray  # (family,) rating points of lead its lab gives up to publish weights
     regions: tuple[str, ...]
     region_share: np.ndarray
+    router: np.ndarray  # (region,) weight in the API-router traffic the global usage shares measure
     zh_need: np.ndarray
     distrust: np.ndarray  # (region, origin)
     closed_unavailable: np.ndarray  # (region, origin) bool
@@ -50,6 +51,12 @@ class World:
     w_price: np.ndarray
     w_open: np.ndarray
     w_trust: np.ndarray
+    task_share: np.ndarray  # (segment, task) token shares
+    tasks: tuple[str, ...]
+    task_labels: tuple[str, ...]
+    task_w_capability: np.ndarray  # (task,)
+    task_w_price: np.ndarray
+    task_w_open: np.ndarray
 
     @property
     def n_families(self) -> int:
@@ -74,10 +81,9 @@ def load_world() -> World:
     fam = _read("families.toml")["family"]
     reg = _read("regions.toml")
     regions, segments = reg["region"], reg["segment"]
-    first = [
-        NEVER if f["first_release"] == "trigger" else month_index(f["first_release"], "families.toml", f["name"])
-        for f in fam
-    ]
+    first = [month_index(f["first_release"], "families.toml", f["name"]) for f in fam]
+    business = {b["name"]: b for b in _read("families.toml")["business"]}
+    tasks = reg["task"]
     return World(
         families=tuple(f["name"] for f in fam),
         labs=tuple(f["lab"] for f in fam),
@@ -85,17 +91,18 @@ def load_world() -> World:
         open=_col(fam, "open", bool),
         license=_col(fam, "license"),
         first_release=np.array(first),
-        trigger=np.array([f["first_release"] == "trigger" for f in fam]),
-        capability=_col(fam, "capability"),
-        price=_col(fam, "price"),
         compute=_col(fam, "compute"),
+        knowhow_lag=np.array([CN_LAG if f["knowhow_lag"] == "cn" else f["knowhow_lag"] for f in fam], float),
         cadence=_col(fam, "cadence", int),
         breadth=_col(fam, "breadth"),
         brand=_col(fam, "brand"),
         zh=_col(fam, "zh"),
         business=tuple(f["business"] for f in fam),
+        lead_premium=np.array([business[f["business"]]["lead_premium"] for f in fam]),
+        open_value=np.array([business[f["business"]]["open_value"] for f in fam]),
         regions=tuple(r["name"] for r in regions),
         region_share=_col(regions, "share"),
+        router=_col(regions, "router"),
         zh_need=_col(regions, "zh_need"),
         distrust=np.array([[r["distrust"][o] for o in ORIGINS] for r in regions]),
         closed_unavailable=np.array([[o in r["closed_unavailable"] for o in ORIGINS] for r in regions]),
@@ -106,4 +113,10 @@ def load_world() -> World:
         w_price=_col(segments, "w_price"),
         w_open=_col(segments, "w_open"),
         w_trust=_col(segments, "w_trust"),
+        task_share=np.array([[s["task_share"][t["name"]] for t in tasks] for s in segments]),
+        tasks=tuple(t["name"] for t in tasks),
+        task_labels=tuple(t["label"] for t in tasks),
+        task_w_capability=_col(tasks, "w_capability"),
+        task_w_price=_col(tasks, "w_price"),
+        task_w_open=_col(tasks, "w_open"),
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from policy_runs import with_policies
 
 import sim
+from sim.api import TABLES
 from sim.choice import Draws, decide_all, decide_one
 from sim.model import WeightshiftModel, make_streams
 from sim.policies import make_policy
@@ -16,15 +18,10 @@ from sim.world import load_world
 SMALL = {"n_developers": 600, "months": 30}
 
 
-def small_run(scenario: str | Scenario = "baseline", seed: int = 0, **overrides) -> sim.RunResult:
-    return sim.run(scenario, seed=seed, overrides=SMALL | overrides)
-
-
-def with_policies(*tables: dict, base: str = "baseline") -> Scenario:
-    """The baseline plus extra policies given as scenario-file tables."""
-    sc = load(base)
-    extra = tuple(make_policy(t, load_world(), "test") for t in tables)
-    return Scenario("test", "", sc.overrides, sc.policies + extra, "test")
+def small_run(
+    scenario: str | Scenario = "baseline", seed: int = 0, lab_seed: int | None = None, **overrides
+) -> sim.RunResult:
+    return sim.run(scenario, seed=seed, overrides=SMALL | overrides, lab_seed=lab_seed)
 
 
 # --- the vectorised decision agrees with the per-agent reference ----------------------------------
@@ -35,13 +32,13 @@ def test_vectorised_decision_matches_reference_on_a_mid_run_state():
     model = WeightshiftModel(load("baseline"), seed=3, params=params)
     for _ in range(20):
         model.step()
-    draws = Draws.draw(make_streams(99), model.pop.size)
+    draws = Draws.draw(make_streams(99), model.pop.size, len(model.world.tasks))
     fast = decide_all(model.market, model.pop, model.entered, model.choice, draws)
     slow = [decide_one(model.market, model.pop, model.entered, model.choice, draws, i) for i in range(model.pop.size)]
     assert np.array_equal(fast.choice, np.array([f for f, _ in slow]))
     reviewed = {i: v for i, (_, v) in enumerate(slow) if v is not None}
     assert list(fast.reviewers) == sorted(reviewed)
-    assert np.array_equal(fast.logsum, np.array([reviewed[i] for i in fast.reviewers]))
+    assert np.array_equal(fast.welfare, np.array([reviewed[i] for i in fast.reviewers]))
     assert fast.reviewers.size > 50  # the comparison covered real reviews, not only stayers
 
 
@@ -50,7 +47,7 @@ def test_agent_engine_reproduces_the_vectorised_run_exactly():
     params = sc.params({"n_developers": 400, "months": 24})
     runs = [WeightshiftModel(sc, seed=5, params=params, engine=e).run() for e in ("vector", "agents")]
     a, b = (r.recorder.tables(r.t) for r in runs)
-    for name in ("timeseries", "families", "regions"):
+    for name in ("timeseries", "families", "regions", "segments"):
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=True)
 
 
@@ -67,11 +64,28 @@ def test_no_adopters_means_no_users_downloads_or_derivatives():
     assert (r.timeseries["adopters"] == 0).all()
 
 
-def test_usage_shares_are_shares_and_sum_to_one():
-    ts = small_run(months=48).timeseries.dropna(subset=["usage_share_closed"])
-    parts = ts[["usage_share_cn_open", "usage_share_west_open", "usage_share_closed"]]
-    assert ((parts >= 0) & (parts <= 1)).all().all()
-    assert np.allclose(parts.sum(axis=1), 1.0)
+BLOC_SHARES = ["usage_share_cn_open", "usage_share_west_open", "usage_share_closed"]
+
+
+def assert_shares(frame: pd.DataFrame, columns: list[str]) -> None:
+    """Each row of `columns` is a set of shares in [0, 1] summing to 1, or (no tokens) all undefined."""
+    parts = frame[columns]
+    defined = parts.notna().all(axis=1)
+    assert (parts.notna().any(axis=1) == defined).all(), "a share is undefined while its siblings are not"
+    assert defined.any()
+    values = parts[defined]
+    assert ((values >= 0) & (values <= 1)).all().all()
+    assert np.allclose(values.sum(axis=1), 1.0)
+
+
+def test_usage_shares_are_shares_and_sum_to_one_globally_per_task_region_and_segment():
+    r = small_run(months=48)
+    assert_shares(r.timeseries, BLOC_SHARES)
+    for task in load_world().tasks:
+        assert_shares(r.timeseries, [f"{c}_{task}" for c in BLOC_SHARES])
+    for table, key in ((r.regions, "region"), (r.segments, "segment")):
+        assert_shares(table, BLOC_SHARES)
+        assert set(table.loc[table["usage_share_closed"].notna(), key]) == set(table[key])  # every group has tokens
 
 
 def test_closed_families_never_have_downloads_and_cumulatives_never_fall():
@@ -114,7 +128,7 @@ def test_a_procurement_ban_removes_banned_families_from_affected_developers():
     seen_cn_before = False
     while model.t < 40:
         model.step()
-        on_cn = us & np.isin(model.choice, cn)
+        on_cn = us[:, None] & np.isin(model.choice, cn)  # any task of any US developer
         if model.t <= 32:  # steps 0..31 are 2023-01..2025-08, before the ban
             seen_cn_before |= on_cn.any()
         else:
@@ -144,13 +158,57 @@ def test_policy_after_its_end_month_has_no_effect_on_the_neutral_effects():
 def test_same_seed_gives_byte_identical_csv(tmp_path):
     for name in ("a", "b"):
         small_run(seed=7).save(tmp_path / name, parquet=False)
-    for table in ("timeseries", "families", "regions"):
+    for table in TABLES:
         assert (tmp_path / "a" / f"{table}.csv").read_bytes() == (tmp_path / "b" / f"{table}.csv").read_bytes()
 
 
 def test_different_seeds_differ():
     a, b = small_run(seed=1).timeseries, small_run(seed=2).timeseries
     assert not a["usage_share_cn_open"].equals(b["usage_share_cn_open"])
+
+
+def release_months(r: sim.RunResult) -> pd.DataFrame:
+    """(month x family) True where the family made a release that month."""
+    releases = r.families.pivot(index="month", columns="family", values="releases")
+    return releases.diff().fillna(releases) > 0
+
+
+LABS_IGNORE_DEVELOPERS = {"data_feedback": 0.0, "open_threat": 0.0}
+"""Labs whose capability and open-or-closed decision do not follow developers' usage shares."""
+
+
+def test_lab_seed_defaults_to_the_seed():
+    a = sim.run("baseline", seed=4, overrides=SMALL)
+    b = sim.run("baseline", seed=4, overrides=SMALL, lab_seed=4)
+    for table in TABLES:
+        pd.testing.assert_frame_equal(getattr(a, table), getattr(b, table), check_exact=True)
+
+
+def test_lab_seed_changes_only_the_lab_level_draws():
+    sc = load("baseline")
+    one, two = (WeightshiftModel(sc, seed=4, params=sc.params(SMALL), lab_seed=k) for k in (1, 2))
+    for trait in ("region", "segment", "volume", "w_capability", "w_price", "w_open", "w_trust", "fit", "contacts"):
+        assert np.array_equal(getattr(one.pop, trait), getattr(two.pop, trait)), trait
+    n, tasks = one.pop.size, len(one.world.tasks)
+    for month in range(3):
+        d1, d2 = Draws.draw(one.streams, n, tasks), Draws.draw(two.streams, n, tasks)
+        for purpose in ("entry", "review", "choice"):
+            assert np.array_equal(getattr(d1, purpose), getattr(d2, purpose)), (month, purpose)
+    assert not np.array_equal(one.streams["labs"].random(15), two.streams["labs"].random(15))
+
+
+def test_two_lab_seeds_give_different_release_months():
+    a, b = (small_run(seed=3, lab_seed=k, months=48) for k in (1, 2))
+    assert not release_months(a).equals(release_months(b))
+
+
+def test_with_a_fixed_lab_seed_developer_seeds_still_differ_and_labs_do_not():
+    a, b = (small_run(seed=s, lab_seed=0, months=48, **LABS_IGNORE_DEVELOPERS) for s in (1, 2))
+    assert not a.timeseries["usage_share_cn_open"].equals(b.timeseries["usage_share_cn_open"])
+    assert not a.families["users"].equals(b.families["users"])
+    assert release_months(a).equals(release_months(b))  # lab-level noise comes from the lab seed alone
+    for column in ("capability", "compute", "price", "available", "publishing"):
+        pd.testing.assert_series_equal(a.families[column], b.families[column], check_exact=True)
 
 
 def test_a_policy_run_shares_the_baselines_draws_until_the_policy_starts():

@@ -1,0 +1,229 @@
+"""Labs: compute under chip controls, know-how diffusion, capability, the open-or-closed decision, prices.
+
+Each lab (one per model family) is a Mesa agent. Its month (MODEL.md, revision 2, notes 1-4):
+1. compute grows toward a ceiling; Chinese labs' Nvidia compute grows more slowly under chip
+   controls, while domestic chips fill part of the gap and get better the longer controls last;
+2. know-how (algorithmic efficiency, in decades of compute saved) follows a world frontier that
+   advances with the halving time of Epoch AI's algorithmic progress; a lab behind it catches up
+   through papers, released weights and distillation from accessible APIs, but never beyond what
+   its own compute lets it absorb;
+3. capability = a concave (log) function of own compute times know-how, plus a bounded
+   data-feedback term: compute (which controls reach) and lag (which diffusion reaches) set it;
+4. at each release an open line decides whether to publish weights, by comparing the value of the
+   ecosystem with the lead it would give away;
+5. price = serving cost x (1 + markup): cost from model size, hardware, know-how and chips;
+   the markup of a closed lab grows with its lead over the best open model.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import mesa
+
+from sim.world import CN_LAG, ORIGINS
+
+if TYPE_CHECKING:
+    from sim.model import WeightshiftModel
+    from sim.policies import Effects
+
+CAP_AT_1E24 = 1100.0  # rating of a 1e24-FLOP model at the 2023-01 know-how frontier (anchors the scale)
+REF_FLOP = 1e24
+
+
+def knowhow_step(p: dict) -> float:
+    """Monthly advance of the world know-how frontier, in decades of compute saved."""
+    return math.log10(2.0) / p["algo_halving_months"]
+
+
+class Lab(mesa.Agent):
+    """The lab behind one model family."""
+
+    def __init__(self, model: WeightshiftModel, family: int) -> None:
+        super().__init__(model)
+        p, w = model.p, model.world
+        self.family = family
+        self.name = w.families[family]
+        self.origin = ORIGINS[w.origin[family]]
+        self.is_cn = self.origin == "CN"
+        self.open_line = bool(w.open[family])
+        self.compute0 = float(w.compute[family])
+        dom = p["domestic_share_2023"] if self.is_cn else 0.0
+        self.nvidia = self.compute0 * (1.0 - dom)  # FLOP on imported (frontier) chips
+        self.domestic = self.compute0 * dom  # FLOP on domestic chips
+        lag = p["cn_knowhow_lag_2023"] if w.knowhow_lag[family] == CN_LAG else float(w.knowhow_lag[family])
+        self.knowhow = -lag * knowhow_step(p)
+        self.premium = 0.0  # efficiency above the frontier's know-how it has built (Chinese labs, under controls)
+        self.compute = self.compute0
+        self.frontier = self.capability = self._capability(0.0)
+        self.available = False
+        self.publishing = not self.open_line  # closed lines always "publish" through their API
+        self.releases = 0
+        self.launched = self.improved = False
+        self.first_month = int(w.first_release[family])
+        self.next_release = self.first_month
+        self.cost = self.price = self.markup = math.nan
+
+    # --- compute ------------------------------------------------------------------------------
+
+    def grow(self, fx: Effects, quality: float) -> None:
+        """One month of compute toward the ceiling; for Chinese labs, chip controls cut Nvidia growth.
+
+        Controls remove a share (tightness x `control_effect`) of the growth of a Chinese lab's
+        Nvidia fleet, so the gap compounds (Epoch AI: ~3x a year vs ~5x). Part of the budget the
+        controls block (`domestic_substitution`) buys domestic chips instead, at their current
+        compute per dollar (`quality`, below Nvidia's): a lost Nvidia FLOP buys at most one
+        domestic FLOP, so tighter controls never give more compute, while the domestic fleet grows
+        with the length and tightness of controls (the backfire).
+        """
+        p = self.model.p
+        room = max(0.0, 1.0 - self.compute / p["compute_ceiling"])
+        grow = math.log(p["compute_growth"]) / 12 * room + math.log1p(fx.compute_boost[self.family]) / 12
+        if self.is_cn:
+            kept = math.exp(grow * (1.0 - fx.chip_tightness * p["control_effect"]))
+            lost = self.nvidia * (math.exp(grow) - kept)
+            self.nvidia *= kept
+            self.domestic += p["domestic_substitution"] * quality * lost
+        else:
+            self.nvidia *= math.exp(grow)
+        self.compute = self.nvidia + self.domestic
+
+    def chip_cost(self, fx: Effects, quality: float) -> float:
+        """Serving cost per FLOP relative to Nvidia at list price: grey-market premium, dearer domestic chips."""
+        if not self.is_cn:
+            return 1.0
+        dear = self.nvidia * (1.0 + self.model.p["grey_market_premium"] * fx.chip_tightness)
+        return (dear + self.domestic / quality) / self.compute
+
+    # --- know-how and capability --------------------------------------------------------------
+
+    def build_premium(self, exposure: float) -> None:
+        """Chinese labs' necessity premium: a bounded efficiency level that builds up under controls.
+
+        Constraints on chips pushed Chinese labs to efficient architectures and training (RISE:
+        DeepSeek V3 at ~$5.6M); the premium approaches `cn_efficiency_premium` as tightness-years
+        of controls accumulate (`necessity_years` to reach 63% of it). A level, never a growth rate.
+        """
+        p = self.model.p
+        if self.is_cn:
+            full = math.log10(p["cn_efficiency_premium"])
+            self.premium = full * (1.0 - math.exp(-exposure / p["necessity_years"]))
+
+    def learn(self, frontier: float, best_open: float, best_api: float, largest: float) -> None:
+        """Own research keeps pace with the frontier; diffusion closes the gap; capacity bounds it.
+
+        A lab's attainable know-how is the frontier's plus, for Chinese labs, the efficiency
+        premium (a level, reached by catching up, never a growth rate). Papers and people close a
+        share of the gap to it each month; studying the best open release and distilling from the
+        best accessible API close the gap to theirs. A lab whose compute trails the largest lab's
+        cannot absorb all of it (absorptive capacity), so a small-model lab stays one.
+        """
+        p = self.model.p
+        k = self.knowhow
+        attainable = frontier + self.premium
+        k += knowhow_step(p)
+        k += p["diffusion_papers"] * max(0.0, attainable - self.knowhow)
+        k += p["diffusion_open"] * max(0.0, best_open - self.knowhow)
+        k += p["diffusion_distill"] * max(0.0, best_api - self.knowhow)
+        ceiling = attainable - p["absorptive_capacity"] * max(0.0, math.log10(largest / self.compute))
+        self.knowhow = min(k, ceiling)
+
+    def _capability(self, share: float) -> float:
+        p = self.model.p
+        decades = p["compute_elasticity"] * math.log10(self.compute / REF_FLOP) + self.knowhow
+        return CAP_AT_1E24 + p["capability_per_decade"] * decades + p["data_feedback"] * math.sqrt(share)
+
+    def update_frontier(self) -> None:
+        """What the lab could release now (data feedback from last month's token share)."""
+        self.frontier = self._capability(float(self.model.usage_share[self.family]))
+
+    # --- releases and the open-or-closed decision ----------------------------------------------
+
+    def release(self, fx: Effects, t: int, jitter: float, best_open_other: float) -> None:
+        """Publish a new version when due; an open line first decides whether to publish weights."""
+        self.launched = self.improved = False
+        if t < self.next_release:
+            return
+        cadence = self.model.world.cadence[self.family] * (0.75 + 0.5 * jitter)
+        new = self.frontier
+        if self.open_line:
+            cadence += fx.release_delay[self.family]
+            new = min(new, fx.weight_cap[self.family])
+            self.publishing = self.open_value(fx, new, best_open_other) > 0.0
+        self.next_release = t + max(1, round(cadence))
+        if not self.publishing or (new <= self.capability and self.available):
+            return
+        self.launched = not self.available
+        self.improved = new > self.capability or self.launched
+        self.available = True
+        self.capability = new
+        self.releases += 1
+
+    def open_value(self, fx: Effects, candidate: float, best_open_other: float) -> float:
+        """Rating points by which publishing weights beats keeping them (MODEL.md rev 2, note 4).
+
+        For: the ecosystem value of the lab's business model (less what a licence costs it), and
+        the threat of the rival bloc's open models (a lab opens when it is losing developers).
+        Against: the lead over the best open model it would give away, and the API revenue the
+        open model would cannibalise (its own closed families' token share, for API-led labs).
+        """
+        m, w = self.model, self.model.world
+        if fx.compliance_cost[self.family] > self.budget_musd:
+            return -math.inf  # the licence costs more than the lab can spend on a release
+        ecosystem = w.open_value[self.family] * (1.0 - fx.compliance_cost[self.family] / self.budget_musd)
+        threat = m.p["open_threat"] * 100.0 * m.rival_open_share(self.origin)
+        lead = max(0.0, candidate - best_open_other) if math.isfinite(best_open_other) else 0.0  # none open yet
+        cannibal = 100.0 * w.lead_premium[self.family] * m.closed_share_of_lab(self.family)
+        return ecosystem + threat - lead - cannibal
+
+    @property
+    def lag_months(self) -> float:
+        """Months by which the lab's know-how trails the world frontier (negative: ahead of it)."""
+        return (self.model.knowhow_frontier - self.knowhow) / knowhow_step(self.model.p)
+
+    @property
+    def budget_musd(self) -> float:
+        """What the lab can spend on licensing one release, million USD (assumed: 1 per 1e22 FLOP)."""
+        return self.compute / 1e22
+
+    # --- prices -------------------------------------------------------------------------------
+
+    def set_price(self, fx: Effects, t: int, chip_cost: float, best_open: float) -> None:
+        """Serving cost x (1 + markup); a closed lab's markup grows with its lead over open models.
+
+        The cost of a token falls with hardware price-performance and the lab's know-how and rises
+        with its chips' cost per FLOP. Model size is not priced: mixture-of-experts models decouple
+        the parameters a token uses from the compute a model was trained with (DeepSeek V3: 37B of
+        671B active, RISE), so a lab cut off from chips does not serve cheaper tokens by training less.
+        """
+        p, w = self.model.p, self.model.world
+        hardware = p["hardware_price_performance"] ** (t / 12)
+        efficiency = 10.0**self.knowhow
+        variable = p["serve_cost_2023"] / (hardware * efficiency) * chip_cost
+        self.cost = p["cost_floor"] + variable * (1.0 - fx.cost_subsidy[self.family])
+        markup = p["markup_open"]
+        if not self.open_line:
+            lead = max(0.0, self.capability - best_open) if best_open > 0 else 0.0
+            markup += w.lead_premium[self.family] * p["markup_lead"] * lead / (lead + p["markup_lead_half"])
+        self.markup = markup
+        self.price = self.cost * (1.0 + markup)
+
+    def state(self) -> dict[str, Any]:
+        """A readable snapshot for the UI's inspector."""
+        return {
+            "family": self.name,
+            "origin": self.origin,
+            "open line": self.open_line,
+            "publishing weights": self.open_line and self.publishing,
+            "available": self.available,
+            "releases": self.releases,
+            "capability": round(self.capability, 1),
+            "frontier": round(self.frontier, 1),
+            "knowhow_lag_months": round(self.lag_months, 1),
+            "efficiency_premium_x": round(10.0**self.premium, 2),
+            "compute_flop": self.compute,
+            "serving_cost_usd_per_mtok": self.cost,
+            "markup": self.markup,
+            "price_usd_per_mtok": self.price,
+        }
