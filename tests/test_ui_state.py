@@ -17,7 +17,7 @@ from sim.params import REGISTRY
 from sim.policies import KINDS
 from sim.ui.about import about_markdown
 from sim.ui.calibration import load_targets, report, simulated_value
-from sim.ui.charts import LIVE_CHARTS, band_option, line_option, months_axis, network_option
+from sim.ui.charts import LIVE_CHARTS, band_option, line_option, main_choice, months_axis, network_option
 from sim.ui.compare import CompareJob, compare_entries
 from sim.ui.export import bands_png, charts_png, tables_zip
 from sim.ui.state import LiveRun, Settings, decode, encode, parse_field, parse_param
@@ -141,7 +141,7 @@ def test_chart_options_are_json_and_grow_with_the_run():
         assert all(len(s["data"]) == 4 for s in opt["series"])
         assert len(opt["series"]) == 2 * len(chart.columns)
     m, s = run.model, run.sample
-    net = network_option(m.world, s.nodes, s.egos, s.edges, s.xy, m.choice)
+    net = network_option(m.world, s.nodes, s.egos, s.edges, s.xy, main_choice(m.world, m.choice, m.pop.segment))
     assert len(net["series"][0]["data"]) == len(s.nodes)
 
 
@@ -323,3 +323,11 @@ def test_run_on_compare_is_idempotent_while_a_comparison_is_queued_or_running(mo
     pages.start_comparison(entries, 12, 500)  # other choices: the running one makes way
     assert len(started) == 2 and started[0].cancelled and session.job.value is started[1]
     session.job.value = None
+
+
+def test_the_about_text_names_only_parameters_the_model_has():
+    from sim.ui.about import INTRO, LIMITS, MECHANISMS, TRY
+    from sim.ui.state import scenario_names
+
+    named = set(re.findall(r"[`*]([a-z][a-z0-9_]*_[a-z0-9_]+)[`*]", INTRO + MECHANISMS + TRY + LIMITS))
+    assert named and named <= set(REGISTRY) | set(scenario_names()), named - set(REGISTRY)

@@ -19,7 +19,17 @@ import solara
 from sim.calendar import month_label
 from sim.errors import InputError
 from sim.recorder import COLUMNS
-from sim.ui.charts import LIVE_CHARTS, group_of, labs_option, line_option, months_axis, network_option, regions_option
+from sim.ui.charts import (
+    LIVE_CHARTS,
+    group_of,
+    labs_option,
+    line_option,
+    main_choice,
+    months_axis,
+    network_option,
+    regions_option,
+    task_columns,
+)
 from sim.ui.controls import Fold, Md, NumberField, ParamPanel, PolicyPanel, ScenarioPicker
 from sim.ui.echarts import AddressBar, echart
 from sim.ui.export import charts_png, tables_zip
@@ -281,14 +291,18 @@ def LiveView() -> None:
     base = run if run is not None else shown
     with base.lock:
         m = base.model
-        choice = m.choice.copy()
+        choice = main_choice(m.world, m.choice, m.pop.segment).copy()
         usage, avail = m.usage_share.copy(), m.available.copy()
+        publishing = getattr(m, "publishing", None)  # Model v2: each open line's publish-or-not decision
+        publishing = None if publishing is None else np.array(publishing, bool)
         tb = base.t
         shares = {
             c: m.recorder.reg[c][tb - 1] if tb else np.zeros(len(m.world.regions))
             for c in COLUMNS["regions"]
             if c.startswith("usage")
         }
+    tasks = task_columns(getattr(m.world, "tasks", ()))
+    by_task = {f"usage_share_{b}": [data[c][t - 1] if t else 0.0 for c in cols] for b, cols in tasks.items()}
     AddressBar(encode(replace(s, month=t)))
     x = months_axis(shown.months)
     Kpis(shown, t, ref, provisional=pv is not None)
@@ -317,7 +331,7 @@ def LiveView() -> None:
     with solara.Div(classes=["ws-grid"]):
         for chart in LIVE_CHARTS:
             echart(line_option(chart, x, data, refdata, provisional=pv is not None), classes=f"ws-chart-{chart.key}")
-        echart(labs_option(w, usage, avail), on_click=click_lab, classes="ws-chart-labs")
+        echart(labs_option(w, usage, avail, publishing), on_click=click_lab, classes="ws-chart-labs")
         if smp is not None:
             echart(
                 network_option(w, smp.nodes, smp.egos, smp.edges, smp.xy, choice, smp.ids),
@@ -328,6 +342,17 @@ def LiveView() -> None:
         with solara.Card("Inspector", style={"min-height": "420px"}):  # beside the network: click, read
             Inspector(base, tb)
         echart(regions_option(w.regions, shares), on_click=click_region, height=380, classes="ws-chart-regions")
+        if by_task:
+            echart(
+                regions_option(
+                    list(w.task_labels),
+                    by_task,
+                    "Usage by task type",
+                    "Each task type's tokens by origin: frontier work, commodity work, local use.",
+                ),
+                height=320,
+                classes="ws-chart-tasks",
+            )
         with solara.Card("Export and share"):
             ExportShare(base, tb, ref)
     counts = np.bincount(group_of(w, choice), minlength=4)
