@@ -6,6 +6,7 @@ Every user error ends as one line on stderr and exit code 2, before any output f
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser("scenarios", help="list the shipped scenarios")
-    params = sub.add_parser("params", help="list every parameter with unit, bounds and source")
+    params = sub.add_parser(
+        "params", help="list every parameter: the value a run uses (calibrated or declared), unit, bounds, source"
+    )
     params.add_argument("--group", help="only this group")
     params.add_argument("--markdown", action="store_true", help="as the README's Markdown table")
     columns = sub.add_parser("columns", help="define every output column")
@@ -135,7 +138,7 @@ def cmd_scenarios(_: argparse.Namespace) -> None:
 
 def cmd_params(args: argparse.Namespace) -> None:
     from sim.docs import params_markdown
-    from sim.params import REGISTRY
+    from sim.params import REGISTRY, defaults
 
     if args.markdown:
         print(params_markdown(), end="")
@@ -143,11 +146,20 @@ def cmd_params(args: argparse.Namespace) -> None:
     groups = {p.group for p in REGISTRY.values()}
     if args.group and args.group not in groups:
         raise InputError("--group", "group", args.group, f"one of {', '.join(sorted(groups))}")
+    used = defaults()  # what a run uses: the declared values, updated by the calibrated set
+    print("name = value a run uses (declared value, when the calibration changed it) unit, bounds (group)")
     for p in REGISTRY.values():
         if args.group in (None, p.group):
-            mark = " [calibrated]" if p.calibrate else ""
-            print(f"{p.name} = {p.default!r} {p.unit} in [{p.low:g}, {p.high:g}] ({p.group}){mark}")
+            value = used[p.name]
+            was = f" (calibrated; declared {_num(p.default)})" if value != p.default else ""
+            mark = " [calibrated]" if p.calibrate and not was else ""
+            print(f"{p.name} = {_num(value)}{was} {p.unit} in [{p.low:g}, {p.high:g}] ({p.group}){mark}")
             print(f"    {p.help} Source: {p.source}")
+
+
+def _num(value: object) -> str:
+    """Four significant digits for floats (a fitted value's 17 digits mean nothing to a reader)."""
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)
 
 
 def cmd_columns(args: argparse.Namespace) -> None:
@@ -240,7 +252,9 @@ def cmd_bench(args: argparse.Namespace) -> None:
 def cmd_ui(args: argparse.Namespace) -> None:
     from sim.ui.server import serve
 
-    serve(args.host, args.port)
+    code = serve(args.host, args.port)
+    if code not in (0, -signal.SIGINT, 130):
+        raise FileProblem("ui", f"the UI server stopped with exit code {code} (is port {args.port} in use?)")
 
 
 COMMANDS = {

@@ -10,6 +10,7 @@ names the file and the key, and says what is allowed.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,10 @@ def _read_toml(path: Path) -> dict:
     except (OSError, ValueError) as exc:
         raise FileProblem(where[:80], f"not a usable path ({exc})") from None
     if not exists:
-        shipped = ", ".join(available())
-        raise FileProblem(where, f"no such scenario file (shipped scenarios: {shipped})")
+        shipped = available()
+        near = difflib.get_close_matches(path.stem, shipped, n=1, cutoff=0.6)
+        hint = f"did you mean '{near[0]}'? " if near else ""
+        raise FileProblem(where, f"no such scenario file ({hint}shipped scenarios: {', '.join(shipped)})")
     return tomlfile.read(path, "scenario")
 
 

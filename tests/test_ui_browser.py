@@ -1,163 +1,40 @@
-"""The UI in a real browser: Debian's Chromium, headless, driven by Playwright, against `weightshift ui`.
-
-The server runs on a free 127.0.0.1 port and is stopped after the module. Screenshots and the
-measured timings go to tests/artifacts/ (not committed).
-"""
+"""The UI in a real browser (see tests/uibrowser.py): first paint, a demo's path through Explore, the
+shared link, inline messages, play and pause, clicking agents, step timings and Compare."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import signal
-import socket
-import statistics
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-import pytest
-from playwright.sync_api import Page, sync_playwright
-
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-TIMINGS: dict[str, object] = {}
-
-# Click Step, then wait until every chart has drawn again; returns [ms to the month label, ms to all drawn].
-STEP_JS = """(selector) => new Promise((resolve, reject) => {
-    const n = document.querySelectorAll('.ws-chart').length;
-    const start = window.wsChartsDrawn || 0;
-    const before = document.querySelector('.ws-month').innerText;
-    const t0 = performance.now();
-    let label = null;
-    const poll = () => {
-        const now = performance.now() - t0;
-        if (label === null && document.querySelector('.ws-month').innerText !== before) label = now;
-        if (label !== null && (window.wsChartsDrawn || 0) - start >= n) resolve([label, now]);
-        else if (now > 20000) reject(new Error('no redraw within 20 s'));
-        else requestAnimationFrame(poll);
-    };
-    document.querySelector(selector).click();
-    requestAnimationFrame(poll);
-})"""
+from uibrowser import (  # noqa: F401 (fixtures)
+    ARTIFACTS,
+    TIMINGS,
+    browser,
+    chromium,
+    kpis,
+    median,
+    month,
+    open_page,
+    page,
+    server,
+    step,
+    wait_idle,
+)
 
 
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's Chromium, installed with apt-get when missing (Playwright's own download is unreachable)."""
-    if not os.path.exists(CHROMIUM):
-        if shutil.which("apt-get") is None:
-            pytest.fail(f"{CHROMIUM} is missing and apt-get is not available to install it")
-        env = os.environ | {"DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update"], check=False, timeout=300, env=env, capture_output=True)
-        done = subprocess.run(["apt-get", "install", "-y", "chromium"], timeout=900, env=env, capture_output=True)
-        if done.returncode != 0 or not os.path.exists(CHROMIUM):
-            pytest.fail(f"could not install chromium: {done.stderr.decode(errors='replace')[-500:]}")
-    return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    """`weightshift ui` on a free local port; its process group is stopped afterwards."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    port = free_port()
-    log = open(ARTIFACTS / "server.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sim", "ui", "--port", str(port)],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"UI server did not start; see {ARTIFACTS / 'server.log'}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-            if proc.poll() is None:
-                os.killpg(proc.pid, sig)
-                try:
-                    proc.wait(wait)
-                except subprocess.TimeoutExpired:
-                    continue
-        log.close()
-        (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2))
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser) -> Page:
-    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
-    pg = ctx.new_page()
-    yield pg
-    ctx.close()
-
-
-def open_page(page: Page, url: str) -> float:
-    """Load and wait until the live charts are drawn; returns the seconds it took."""
-    t0 = time.perf_counter()
-    page.goto(url)
-    page.wait_for_selector(".ws-chart-usage[data-ready='1']", timeout=30_000)
-    page.wait_for_selector(".ws-chart-network[data-ready='1']", timeout=30_000)
-    return time.perf_counter() - t0
-
-
-def kpis(page: Page) -> dict[str, str]:
-    return {el.get_attribute("data-key"): el.inner_text() for el in page.locator(".ws-kpi").all()}
-
-
-def step(page: Page, selector: str = ".ws-step") -> list[float]:
-    return page.evaluate(STEP_JS, selector)
-
-
-def test_first_paint_is_quick_and_asks_nothing_outside_this_machine(server, page):
+def test_first_paint_shows_the_calibrated_history_and_asks_nothing_outside_this_machine(server, page):
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
     page.on("websocket", lambda ws: requests.append(ws.url))
     seconds = open_page(page, server)
-    TIMINGS["first_paint_s"] = round(seconds, 2)
+    TIMINGS["first_paint_1600x1000_s"] = round(seconds, 2)
     outside = [
         u for u in requests if urlparse(u).hostname not in ("127.0.0.1",) and not u.startswith(("data:", "blob:"))
     ]
     assert outside == []
     assert any(u.startswith("ws://127.0.0.1") for u in requests)  # the live connection is local too
-    assert seconds < 15, f"first paint took {seconds:.1f} s"
+    assert month(page) == "2025-12"  # the story so far, not empty charts
+    assert all(v.endswith("%") for v in kpis(page).values())
+    assert seconds < 60, f"first paint took {seconds:.1f} s"
     page.screenshot(path=ARTIFACTS / "first_paint.png")
 
 
@@ -166,28 +43,27 @@ def test_preset_slider_step_and_shared_link(server, page, browser):
     page.locator(".v-input", has_text="Scenario preset").locator(".v-select__slot").click()
     page.locator(".v-menu__content .v-list-item", has_text="regulatory_fragmentation").click()
     page.wait_for_url("**scenario=regulatory_fragmentation**", timeout=20_000)
-    page.wait_for_selector(".ws-chart-usage[data-ready='1']")
-    for _ in range(3):
-        step(page, ".ws-step12")
-    assert page.locator(".ws-month").inner_text() == "2025-12"
+    wait_idle(page)
+    assert month(page) == "2025-12"
     before_numbers = kpis(page)
     assert all(v.endswith("%") for v in before_numbers.values())
-    before_chart = page.locator(".ws-chart-usage canvas").first.screenshot()
 
     slider = page.locator(".ws-slider-beta_open")
     box = slider.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.97, box["y"] + box["height"] / 2)
     page.wait_for_url("**beta_open=**", timeout=20_000)
-    page.wait_for_function("document.querySelector('.ws-month').innerText === '2025-12'")
-    page.wait_for_timeout(800)  # the re-run's charts
-    assert page.locator(".ws-chart-usage canvas").first.screenshot() != before_chart
+    page.locator(".ws-delta").first.wait_for(timeout=30_000)  # the exact run, with its difference from the preset
+    wait_idle(page)
+    assert month(page) == "2025-12"
+    assert kpis(page) != before_numbers
     typed = page.locator(".ws-input-beta_open input").input_value()
     moved = float(parse_qs(urlparse(page.url).query)["beta_open"][0])
     assert float(typed) == moved
 
     step(page)
     after = kpis(page)
-    assert page.locator(".ws-month").inner_text() == "2026-01"
+    assert month(page) == "2026-01"
+    page.wait_for_url("**month=2026-01**", timeout=20_000)  # the address bar carries the month
 
     # click an agent: the bar of the GPT lab (category 11 of 15), just above the axis
     labs = page.locator(".ws-chart-labs")
@@ -205,13 +81,25 @@ def test_preset_slider_step_and_shared_link(server, page, browser):
     other = browser.new_page(viewport={"width": 1600, "height": 1000})
     try:
         open_page(other, link)
-        assert other.locator(".ws-month").inner_text() == "2026-01"
+        assert month(other) == "2026-01"
         assert kpis(other) == after
         assert other.locator(".ws-input-beta_open input").input_value() == typed
         assert "regulatory_fragmentation" in other.locator(".v-input", has_text="Scenario preset").inner_text()
         other.screenshot(path=ARTIFACTS / "restored_from_link.png")
     finally:
         other.close()
+
+
+def test_reload_keeps_the_month(server, page):
+    open_page(page, server)
+    step(page)
+    step(page)
+    assert month(page) == "2026-02"
+    page.wait_for_url("**month=2026-02**", timeout=20_000)
+    page.reload()
+    page.wait_for_selector(".ws-chart-usage[data-ready='1']", timeout=60_000)
+    wait_idle(page)
+    assert month(page) == "2026-02"
 
 
 def test_a_bad_typed_value_gets_an_inline_message(server, page):
@@ -224,18 +112,23 @@ def test_a_bad_typed_value_gets_an_inline_message(server, page):
     text = error.inner_text()
     assert "beta_open" in text and "lots" in text and "expected" in text
     assert "Traceback" not in page.locator("body").inner_text()
+    field.fill("1,5")
+    field.press("Enter")
+    page.locator(".ws-error", has_text="'1,5'").wait_for(timeout=10_000)
+    assert "commas only between thousands" in page.locator(".ws-error").first.inner_text()
     page.screenshot(path=ARTIFACTS / "inline_error.png")
 
 
 def test_play_and_pause(server, page):
-    open_page(page, server + "?speed=12")
+    open_page(page, server + "?speed=4&month=2024-01")  # 7 years from the end: Pause comes first
     page.locator(".ws-play").click()
-    page.wait_for_function("document.querySelector('.ws-month').innerText >= '2023-04'", timeout=20_000)
+    page.wait_for_function("document.querySelector('.ws-month').innerText >= '2024-03'", timeout=60_000)
     page.locator(".ws-pause").click()
-    page.wait_for_timeout(300)
-    paused = page.locator(".ws-month").inner_text()
-    page.wait_for_timeout(1000)
-    assert page.locator(".ws-month").inner_text() == paused
+    page.locator(".ws-play").wait_for(timeout=120_000)  # Pause returns once no step is in flight
+    paused = month(page)
+    step(page)  # one Step moves exactly one month: no play step came after the pause
+    year, mon = map(int, paused.split("-"))
+    assert month(page) == f"{year + mon // 12}-{mon % 12 + 1:02d}"
     assert page.locator(".ws-play").is_visible()
 
 
@@ -244,31 +137,23 @@ def test_clicking_a_developer_in_the_network_shows_its_state(server, page):
     net = page.locator(".ws-chart-network")
     net.scroll_into_view_if_needed()
     box = net.bounding_box()
+    # where ECharts drew the first few dots (pixels inside the chart): click one, as a visitor would
+    dots = page.evaluate(
+        """() => { const c = [...window.wsCharts].find(c => c.getDom().classList.contains('ws-chart-network'));
+        const series = c.getModel().getSeriesByIndex(0);
+        const data = series.getData();
+        return [0, 1, 2, 3, 4].map(i => series.coordinateSystem.dataToPoint(data.getItemLayout(i))); }"""
+    )
     inspected = page.locator(".ws-md", has_text="Developer agent")
-    for fy in (0.35, 0.45, 0.55, 0.65):  # dots sit where the layout put them: try a grid of points
-        for fx in (0.3, 0.36, 0.42, 0.48, 0.54, 0.6, 0.66, 0.72):
-            page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
-            page.wait_for_timeout(120)
-            if inspected.count():
-                break
-        if inspected.count():
-            break
+    for x, y in dots:
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        try:
+            inspected.wait_for(timeout=10_000)
+        except Exception:  # covered by a neighbour's edge or label: the next dot
+            continue
+        break
     text = inspected.inner_text()
     assert "region" in text and "segment" in text and "trust_sensitivity" in text
-
-
-def test_one_step_at_20k_developers_renders_quickly(server, page):
-    open_page(page, server)  # the default population: 20,000 developer agents
-    assert page.locator("text=20,000 developer agents").count() == 1
-    step(page, ".ws-step12")
-    times = [step(page) for _ in range(7)]
-    drawn = sorted(t[1] for t in times[1:])
-    TIMINGS["step_render_ms"] = {
-        "label": [round(t[0]) for t in times],
-        "all_charts_drawn": [round(t[1]) for t in times],
-    }
-    TIMINGS["step_render_median_ms"] = round(statistics.median(drawn))
-    assert statistics.median(drawn) < 1000, f"one step took {statistics.median(drawn):.0f} ms to draw"
 
 
 def test_compare_runs_in_the_background_and_the_page_stays_responsive(server, page):
@@ -278,12 +163,12 @@ def test_compare_runs_in_the_background_and_the_page_stays_responsive(server, pa
     page.locator(".ws-compare-status", has_text="running").wait_for(timeout=20_000)
     page.get_by_role("tab", name="Explore").click()
     page.wait_for_selector(".ws-chart-usage[data-ready='1']", timeout=20_000)
+    wait_idle(page)
     busy = [step(page) for _ in range(3)]
     TIMINGS["step_during_compare_ms"] = [round(t[1]) for t in busy]
-    assert max(t[1] for t in busy) < 5000
+    assert max(t[1] for t in busy) < 10_000
     page.get_by_role("tab", name="Compare").click()
-    page.locator(".ws-compare-status", has_text="20 of 20 runs finished").wait_for(timeout=120_000)
+    page.locator(".ws-compare-status", has_text="20 of 20 runs finished").wait_for(timeout=180_000)
     page.wait_for_selector(".ws-compare-bands[data-ready='1']", timeout=20_000)
     page.wait_for_selector(".ws-compare-diff[data-ready='1']", timeout=20_000)
-    page.wait_for_timeout(500)
     page.screenshot(path=ARTIFACTS / "compare.png")

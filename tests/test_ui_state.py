@@ -17,7 +17,7 @@ from sim.params import REGISTRY
 from sim.policies import KINDS
 from sim.ui.about import about_markdown
 from sim.ui.calibration import load_targets, report, simulated_value
-from sim.ui.charts import LIVE_CHARTS, band_option, line_option, months_axis, network_option
+from sim.ui.charts import LIVE_CHARTS, band_option, line_option, main_choice, months_axis, network_option
 from sim.ui.compare import CompareJob, compare_entries
 from sim.ui.export import bands_png, charts_png, tables_zip
 from sim.ui.state import LiveRun, Settings, decode, encode, parse_field, parse_param
@@ -141,7 +141,7 @@ def test_chart_options_are_json_and_grow_with_the_run():
         assert all(len(s["data"]) == 4 for s in opt["series"])
         assert len(opt["series"]) == 2 * len(chart.columns)
     m, s = run.model, run.sample
-    net = network_option(m.world, s.nodes, s.egos, s.edges, s.xy, m.choice)
+    net = network_option(m.world, s.nodes, s.egos, s.edges, s.xy, main_choice(m.world, m.choice, m.pop.segment))
     assert len(net["series"][0]["data"]) == len(s.nodes)
 
 
@@ -222,3 +222,112 @@ def test_the_about_pages_links_open_valid_states():
     assert len(links) >= 3
     for link in links:
         assert decode(link[1:])[1] == [], link
+
+
+# --- first use and the classroom ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["1,5", "0,25", "1,50", "12,3456"])
+def test_a_decimal_comma_is_refused_not_read_as_a_bigger_number(text):
+    with pytest.raises(InputError, match="commas only between thousands"):
+        parse_param("beta_open", text)
+    with pytest.raises(InputError, match="commas only between thousands"):
+        parse_field("chip_export_controls", "tightness", text, "w")
+
+
+def test_the_browser_caps_the_population_and_points_to_the_command_line():
+    from sim.ui.state import UI_MAX_DEVELOPERS
+
+    assert parse_param("n_developers", f"{UI_MAX_DEVELOPERS:,}") == UI_MAX_DEVELOPERS
+    with pytest.raises(InputError, match="weightshift run") as err:
+        parse_param("n_developers", "2,000,000")
+    assert "'2,000,000'" in str(err.value)
+    _, errors = decode(f"scenario=baseline&n_developers={UI_MAX_DEVELOPERS + 1}")
+    assert errors and "command line" in errors[0]
+
+
+def test_a_fresh_page_opens_on_the_history_and_a_link_can_ask_for_the_start():
+    from sim.ui.state import HISTORY_MONTHS
+
+    assert Settings().month == HISTORY_MONTHS and decode("")[0].month == HISTORY_MONTHS
+    back, errors = decode(encode(replace(Settings(), month=0)))
+    assert errors == [] and back.month == 0 and "month=start" in encode(replace(Settings(), month=0))
+    assert decode("month=2027-03")[0].month == 51
+
+
+def test_titles_and_file_names_name_the_scenario_and_every_edit():
+    from sim.ui.state import describe_edits, file_stem
+
+    s = Settings(params={"beta_open": P.low}, policies=(POLICY,), off=(1,))
+    text = describe_edits(s)
+    assert f"beta_open={P.low:g}" in text and "+pricing from 2026-07" in text and "1 preset policy off" in text
+    stem = file_stem(s, 48)
+    assert stem.startswith("weightshift-baseline-seed0-") and stem.endswith("-2026-12") and "beta_open" in stem
+    assert re.fullmatch(r"[A-Za-z0-9._=+-]+", stem)
+    assert describe_edits(Settings()) == "" and file_stem(Settings(), 0).endswith("seed0-start")
+
+
+def test_policies_are_described_without_python_tuples():
+    from sim.ui.state import check_policy
+
+    text = check_policy(POLICY, "w")
+    assert "origins CN" in text and "regions US, EU" in text and "(" not in text and "'" not in text
+
+
+def test_the_header_follows_the_runs_length():
+    from sim.ui.app import subtitle
+
+    assert subtitle(96).endswith("2023–2030") and subtitle(240).endswith("2023–2042")
+
+
+def test_compare_draws_compute_on_a_log_axis_and_keeps_origin_colours_for_origins():
+    from sim.ui.charts import GROUP_COLOURS, SCENARIO_COLOURS, is_log
+
+    assert is_log("cn_compute_index") and is_log("price_index_cn") and not is_log("usage_share_cn_open")
+    band = {"lo": np.ones(12), "median": np.full(12, 2.0), "hi": np.full(12, 3.0)}
+    opt = band_option("t", "x", months_axis(12), {"a": band, "b": band}, log=True)
+    assert opt["yAxis"][0]["type"] == "log"
+    assert not set(SCENARIO_COLOURS) & set(GROUP_COLOURS[:3])
+    json.dumps(opt)
+
+
+def test_the_png_draws_the_preset_dashed_beside_an_edited_run():
+    run = LiveRun(small(month=12))
+    ts = run.tables()["timeseries"]
+    png = charts_png(ts, months_axis(run.months), "Weightshift: baseline; edited: beta_open=-1", reference=ts)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_on_compare_is_idempotent_while_a_comparison_is_queued_or_running(monkeypatch):
+    from sim.ui import pages, session
+
+    started = []
+
+    class Job:
+        def __init__(self, entries, seeds, n):
+            self.entries, self.seeds, self.n_developers = entries, seeds, n
+            self.running, self.result, self.cancelled = True, None, False
+
+        def start(self):
+            started.append(self)
+            return self
+
+        def cancel(self):
+            self.cancelled, self.running = True, False
+
+    monkeypatch.setattr(pages, "CompareJob", Job)
+    session.job.value = None
+    entries = compare_entries(Settings())
+    jobs = {id(pages.start_comparison(entries, 10, 500)) for _ in range(20)}
+    assert len(started) == 1 and len(jobs) == 1 and not started[0].cancelled
+    pages.start_comparison(entries, 12, 500)  # other choices: the running one makes way
+    assert len(started) == 2 and started[0].cancelled and session.job.value is started[1]
+    session.job.value = None
+
+
+def test_the_about_text_names_only_parameters_the_model_has():
+    from sim.ui.about import INTRO, LIMITS, MECHANISMS, TRY
+    from sim.ui.state import scenario_names
+
+    named = set(re.findall(r"[`*]([a-z][a-z0-9_]*_[a-z0-9_]+)[`*]", INTRO + MECHANISMS + TRY + LIMITS))
+    assert named and named <= set(REGISTRY) | set(scenario_names()), named - set(REGISTRY)

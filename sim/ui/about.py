@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 
-from sim.params import REGISTRY
+from sim.params import REGISTRY, defaults
 from sim.policies import KINDS
 from sim.recorder import COLUMNS
 from sim.ui.calibration import load_targets
@@ -43,18 +43,20 @@ there (see the Calibration tab). **Everything after is a projection under assump
 MECHANISMS = """
 ## How it works
 
-**Labs** (one per model family). Each month a lab's training compute grows (`compute_growth`);
-for Chinese labs, US chip export controls remove part of that growth (`control_effect` × the
-tightness in force), but the longer controls last the more compute moves to domestic chips
-(`domestic_substitution`), which controls do not reach: the *backfire*. Algorithmic efficiency grows
-faster in China (`efficiency_growth_cn`) than in the West (`efficiency_growth_west`). Capability
-rises by `capability_per_decade` rating points per tenfold effective compute, plus spillover from
-the best open model (`spillover`), distillation from the best closed one (`distillation`, open
-labs only) and a data-feedback bonus that grows with the lab's own usage (`data_feedback`: the
-self-reinforcing advantage). A lab releases a new version when its cadence is due (Chinese labs
-every 3–5 months, others 5–12). List prices fall each year (`price_decline_cn`, `price_decline_west`).
-A Western closed lab opens weights (gpt-oss) once Chinese open models take
-`open_response_threshold` of usage, unless a policy forbids it.
+**Labs** (one per model family; the full account is the model card, `docs/model.md`). Each
+month a lab's training compute grows toward a ceiling (`compute_growth`); for Chinese labs, US
+chip export controls remove part of the Nvidia growth (`control_effect` × the tightness in
+force), and part of what they block is spent on domestic chips (`domestic_substitution`), which
+controls do not reach: the *backfire*. Algorithmic know-how is a world stock every lab keeps pace
+with and catches up on through papers, open weights and distillation (`diffusion_papers`,
+`diffusion_open`, `diffusion_distill`); Chinese labs start `cn_knowhow_lag_2023` months behind
+and can build an efficiency premium under controls (`cn_efficiency_premium`, `necessity_years`).
+Capability grows with the log of a lab's own compute (`compute_elasticity`) and its know-how.
+Before each release an open line **decides** whether to publish weights: the value of an
+ecosystem against the lead it would give away and the API revenue it would lose; no family has
+a hard-coded opening date (the labs chart marks open lines that keep their weights closed).
+Prices are serving cost times a markup (`markup_open`; closed labs add a premium for their lead,
+`markup_lead`), and developers pay list prices changed by policies (*Prices paid* chart).
 
 **Developers** (each agent stands for `real_developers / n_developers` real ones). A developer
 starts using AI models Bass-style: on its own (`bass_p`) or by imitating peers who already do
@@ -66,7 +68,9 @@ utility adds capability, price (per tenfold), open weights, licence, language fi
 origin, the share of its peers on each family, the family's derivative ecosystem, a persistent
 personal fit, and a bonus for staying (`switching_cost`). Tastes differ by segment (startup,
 enterprise, individual, researcher, public sector) and by developer (`taste_sd`); usage volume
-is heavy-tailed (`volume_sd`), and shares are shares of **tokens**.
+is heavy-tailed (`volume_sd`), and shares are shares of **tokens**. A developer picks one family
+per task type (frontier work, commodity work, local use), so it can use a Chinese open model for
+one and a closed API for another (*Usage by task type* chart).
 
 **Ecosystem.** Users of open families download them (`downloads_per_user`) and publish
 derivatives (`derivative_rate`), which make the family more attractive to others.
@@ -84,8 +88,9 @@ LIMITS = """
 
 * Many values are **assumed** (marked so in the source column below); the calibrated ones are
   fitted to the history window, which constrains their combination, not each one alone.
-* Capability is one arena-style rating; tasks differ only through each developer's random fit.
-* Prices follow fixed yearly declines by origin; there is no strategic price setting.
+* Capability is one arena-style rating; task types (frontier, commodity, local) weigh it, price
+  and open weights differently, but share that one rating.
+* Prices are cost plus a reduced-form markup (calibrated), not a game between labs.
 * Export controls act on the growth of compute, not on a modelled chip market.
 * Policies are scenario inputs; only the US reactive rule responds to what happens.
 * One run is one possible history: randomness in the population and in choices matters, above
@@ -103,7 +108,8 @@ TRY = f"""
 2. **Do tighter chip controls help the West?** Compare *baseline* and *policy_tighter_controls*
    ([open Compare](?tab=compare&cmp=baseline,policy_tighter_controls)). Look at CN compute, the
    domestic-chip share (the backfire) and usage share.
-3. **Price war.** Move *price_decline_cn* down, then up. Which chart moves first?
+3. **Price war.** Move *markup_lead* down, then up: what happens to closed labs' prices and to
+   the usage of open models? Which chart moves first?
 4. **Network effects.** Set *beta_peers* to 0, then high: does the winner change, or only how fast?
 5. **A split world.** Run [regulatory fragmentation](?scenario=regulatory_fragmentation&month=2028-12)
    and look at the Regions chart: which regions form their own ecosystems?
@@ -115,11 +121,24 @@ TRY = f"""
 
 
 def _params_table() -> str:
-    rows = ["| parameter | default | unit | range | meaning | source |", "|---|---|---|---|---|---|"]
+    """Every parameter with the value a run uses (the calibrated one where fitted) and the declared one."""
+    used = defaults()
+    rows = [
+        "| parameter | a run uses | declared | unit | range | meaning | source |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for p in REGISTRY.values():
         mark = " *(calibrated)*" if p.calibrate else ""
-        rows.append(f"| `{p.name}` | {p.default!r} | {p.unit} | {p.low:g}–{p.high:g} | {p.help}{mark} | {p.source} |")
+        value = f"**{_show(used[p.name])}**" + (" (calibrated)" if used[p.name] != p.default else "")
+        rows.append(
+            f"| `{p.name}` | {value} | {_show(p.default)} | {p.unit} | {p.low:g}–{p.high:g} | {p.help}{mark} "
+            f"| {p.source} |"
+        )
     return "\n".join(rows)
+
+
+def _show(v: object) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _policies_table() -> str:

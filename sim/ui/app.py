@@ -15,7 +15,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import solara
+import solara.lifecycle
 
+from sim.calendar import month_label
+from sim.ui import session
 from sim.ui.controls import CSS
 from sim.ui.explore import Explore
 from sim.ui.pages import About, Calibration, Compare
@@ -23,16 +26,29 @@ from sim.ui.session import live, problems, rebuild, settings
 from sim.ui.state import TABS, decode, encode
 
 TITLE = "Weightshift"
-SUBTITLE = "The race between Chinese and Western open-weight AI models, 2023–2030"
+
+
+def subtitle(months: int) -> str:
+    """The header's line, with the years the run covers (`months` may reach 2042)."""
+    return f"The race between Chinese and Western open-weight AI models, 2023–{month_label(months - 1)[:4]}"
+
+
+def _on_session_start():
+    """Each visitor's session frees its runs when it closes (its tab closed, or it was culled)."""
+    return session.close
+
+
+solara.lifecycle.on_kernel_start(_on_session_start)
 
 
 @solara.component
 def Header() -> None:
     """Title bar, large enough to read from the back of a room."""
+    months = int(settings.value.resolved()["months"])
     solara.HTML(
         tag="div",
         unsafe_innerHTML=f"<span style='font-size:24px;font-weight:700'>{TITLE}</span>"
-        f"<span style='font-size:15px;margin-left:16px;opacity:0.85'>{SUBTITLE}</span>",
+        f"<span class='ws-subtitle' style='font-size:15px;margin-left:16px;opacity:0.85'>{subtitle(months)}</span>",
         style={"background": "#1f2a44", "color": "white", "padding": "10px 18px", "border-radius": "4px"},
     )
 
@@ -59,10 +75,11 @@ def Page() -> None:
 
     def restore() -> None:
         """Open the state a link describes (on load, or when a link on the page is followed)."""
-        if live.value is not None and router.search == pushed.current:
+        started = live.peek() is not None or session.busy.peek()
+        if started and router.search == pushed.current:
             return
         new, errors = decode(router.search)
-        if live.value is not None and replace(new, month=0) == replace(settings.value, month=0):
+        if started and replace(new, month=0) == replace(settings.peek(), month=0):
             return  # our own push, spelt differently by the browser
         problems.value = errors
         settings.value = new
@@ -74,9 +91,11 @@ def Page() -> None:
     query = encode(settings.value, with_month=False)
 
     def follow() -> None:
-        if live.value is not None and query != pushed.current and router.set_path is not None:
-            pushed.current = query
-            router.push(f"{router.path}?{query}")
+        run = live.peek()
+        if run is not None and query != pushed.current and router.set_path is not None:
+            full = encode(replace(settings.peek(), month=run.t))
+            pushed.current = full
+            router.push(f"{router.path}?{full}")
 
     solara.use_effect(follow, [query])
 

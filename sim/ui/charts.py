@@ -31,9 +31,15 @@ RED, BLUE, GREY, GOLD, GREEN, PURPLE, PALE = (
 )
 GROUPS = ("Chinese open", "Western open", "Closed", "No model yet")
 GROUP_COLOURS = (RED, BLUE, GREY, PALE)
-SCENARIO_COLOURS = (BLUE, RED, GREEN, GOLD, PURPLE, GREY, "#17becf", "#8c564b")
+# Red, blue and grey mean origins everywhere (Chinese, Western, closed); scenarios get other colours.
+SCENARIO_COLOURS = (PURPLE, GREEN, GOLD, "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#393b79")
 FONT = {"fontSize": 13}
-YEARS = {"fontSize": 13, "interval": 11}  # one label per January on monthly axes
+YEARS = {"fontSize": 13}  # the browser picks one label per 1, 2, 5 or 10 years from the width (sim.ui.echarts)
+
+
+def years_axis(x: Sequence[str]) -> dict[str, Any]:
+    """A monthly category axis labelled by year; `wsYears` asks the chart widget to space the labels."""
+    return {"type": "category", "data": list(x), "axisLabel": dict(YEARS), "boundaryGap": False, "wsYears": True}
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class Chart:
     log: bool = False
     right: tuple[tuple[str, str, str], ...] = ()  # 0-1 series on a right-hand % axis
     note: str = ""
+    dotted: tuple[str, ...] = ()  # columns drawn dotted (e.g. list prices beside prices paid)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -109,7 +116,49 @@ LIVE_CHARTS: tuple[Chart, ...] = (
         note="CN labs' training compute; right: chip-control tightness, domestic-chip share (%).",
     ),
 )
+_PAID = tuple(c for c in COLUMNS["timeseries"] if c.startswith("price_paid_"))
+if _PAID:  # Model v2: what developers pay (after policies) beside the list prices
+    _BLOC = {"cn": ("Chinese", RED), "us": ("US", BLUE), "eu": ("EU", GOLD)}
+    _paid = tuple((c, f"{_BLOC[c[-2:]][0]} paid", _BLOC[c[-2:]][1]) for c in _PAID if c[-2:] in _BLOC)
+    _list = tuple(
+        (f"price_index_{c[-2:]}", f"{_BLOC[c[-2:]][0]} list", _BLOC[c[-2:]][1])
+        for c in _PAID
+        if c[-2:] in _BLOC and f"price_index_{c[-2:]}" in COLUMNS["timeseries"]
+    )
+    LIVE_CHARTS = (
+        *LIVE_CHARTS,
+        Chart(
+            "paid",
+            "Prices paid and list prices",
+            _paid + _list,
+            log=True,
+            note="USD per million tokens (log). Solid: paid, after tariffs and subsidies; dotted: list price.",
+            dotted=tuple(c for c, _, _ in _list),
+        ),
+    )
 CHARTS_BY_KEY = {c.key: c for c in LIVE_CHARTS}
+BLOCS = ("cn_open", "west_open", "closed")  # the origin groups of the usage columns
+
+
+def task_columns(tasks: Sequence[str]) -> dict[str, list[str]]:
+    """For each origin group, its usage column per task type (Model v2's usage by task), or {}."""
+    ts = COLUMNS["timeseries"]
+    cols = {b: [f"usage_share_{b}_{task}" for task in tasks] for b in BLOCS}
+    return cols if all(c in ts for cs in cols.values() for c in cs) else {}
+
+
+def main_choice(world: World, choice: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Each developer's family for its main task type (the one with most of its segment's tokens).
+
+    Model v2 gives a developer one family per task type (`choice` is (developer, task)); a 1-D
+    `choice` (one family each) is returned as it is.
+    """
+    if choice.ndim == 1:
+        return choice
+    main = np.asarray(world.task_share)[segment].argmax(axis=1)
+    return choice[np.arange(len(choice)), main]
+
+
 COMPARE_METRICS: tuple[str, ...] = tuple(c for c in COLUMNS["timeseries"] if c != "month")
 
 
@@ -132,7 +181,7 @@ def _base(title: str, unit: str, subtitle: str = "") -> dict[str, Any]:
         "animation": False,
         "title": {"text": title, "subtext": subtitle, "left": 8, "textStyle": {"fontSize": 16}},
         "tooltip": {"trigger": "axis", "textStyle": FONT},
-        "legend": {"bottom": 0, "textStyle": FONT, "type": "scroll"},
+        "legend": {"bottom": 0, "textStyle": FONT},
         "grid": {"left": 64, "right": 56, "top": 56, "bottom": 56},
         "toolbox": {"right": 8, "feature": {"saveAsImage": {"title": "PNG", "pixelRatio": 2}}},
         "yAxis": [{"type": "value", "name": unit, "nameTextStyle": FONT, "axisLabel": FONT, "scale": True}],
@@ -153,13 +202,15 @@ def line_option(
     x: Sequence[str],
     data: dict[str, Sequence[float]],
     reference: dict[str, Sequence[float]] | None = None,
+    provisional: bool = False,
 ) -> dict[str, Any]:
     """A time-series chart over the whole horizon `x` (the lines grow as the run advances).
 
     `reference` (same columns) is drawn dashed: the scenario as shipped, for comparison.
+    `provisional`: the lines are a quick preview on a small population (drawn lighter).
     """
     opt = _base(chart.title, chart.unit, chart.note)
-    opt["xAxis"] = {"type": "category", "data": list(x), "axisLabel": YEARS, "boundaryGap": False}
+    opt["xAxis"] = years_axis(x)
     if chart.log:
         opt["yAxis"][0].update(type="log", scale=False)
     if chart.right:
@@ -174,7 +225,12 @@ def line_option(
             "showSymbol": False,
             "yAxisIndex": 1 if on_right else 0,
             "data": clean(data[col], scale),
-            "lineStyle": {"width": 2 if on_right else 3, "color": colour},
+            "lineStyle": {
+                "width": 2 if on_right or col in chart.dotted else 3,
+                "color": colour,
+                "opacity": 0.55 if provisional else 1,
+                **({"type": "dotted"} if col in chart.dotted else {}),
+            },
             "itemStyle": {"color": colour},
         }
         if i == 0:
@@ -196,6 +252,8 @@ def line_option(
     opt["legend"]["data"] = [label for _, label, _ in chart.series + chart.right]  # not the dashed copies
     if reference is not None:
         opt["title"]["subtext"] += " Dashed: the preset as shipped."
+    if provisional:
+        opt["title"]["subtext"] += " Pale: a quick preview; the full run follows."
     if chart.percent:
         opt["yAxis"][0].update(min=0, max=100, scale=False)
     return opt
@@ -265,11 +323,24 @@ def network_option(
     }
 
 
-def labs_option(world: World, usage_share: np.ndarray, available: np.ndarray) -> dict:
-    """Usage share per family (one bar per lab); clicking a bar inspects that lab."""
+def labs_option(
+    world: World, usage_share: np.ndarray, available: np.ndarray, publishing: np.ndarray | None = None
+) -> dict:
+    """Usage share per family (one bar per lab); clicking a bar inspects that lab.
+
+    `publishing` (Model v2: each open line's lab decides whether to publish weights): an open line
+    that withholds them is drawn grey, as closed, and labelled "closed".
+    """
     cn = np.array(ORIGINS)[world.origin] == "CN"
-    colours = [RED if c and o else BLUE if o else GREY for c, o in zip(cn, world.open, strict=True)]
-    opt = _base("Labs: usage share by family", "% of tokens", "Click a bar to inspect that lab.")
+    shut = np.zeros(len(world.families), bool) if publishing is None else np.asarray(world.open) & ~publishing
+    colours = [
+        GREY if o and s else RED if c and o else BLUE if o else GREY
+        for c, o, s in zip(cn, world.open, shut, strict=True)
+    ]
+    note = "Click a bar to inspect that lab."
+    if publishing is not None:
+        note += " Grey: closed, including open lines whose lab stopped publishing weights (labelled)."
+    opt = _base("Labs: usage share by family", "% of tokens", note)
     opt["tooltip"] = {"trigger": "item", "textStyle": FONT}
     opt["legend"] = {"show": False}
     opt["grid"] = {"left": 56, "right": 16, "top": 70, "bottom": 90}
@@ -280,21 +351,28 @@ def labs_option(world: World, usage_share: np.ndarray, available: np.ndarray) ->
             "name": "usage share",
             "data": [
                 {"value": v, "itemStyle": {"color": col, "opacity": 1.0 if a else 0.3}}
-                for v, col, a in zip(clean(usage_share, 100), colours, available, strict=True)
+                | ({"label": {"show": True, "position": "top", "formatter": "closed", "fontSize": 11}} if s else {})
+                for v, col, a, s in zip(clean(usage_share, 100), colours, available, shut, strict=True)
             ],
         }
     ]
     return opt
 
 
-def regions_option(regions: Sequence[str], shares: dict[str, Sequence[float]]) -> dict:
-    """Per-region breakdown: each region's tokens on Chinese open, Western open and closed models."""
-    opt = _base("Regions: usage share by origin", "", "Click a region to see its numbers.")
+def regions_option(
+    regions: Sequence[str],
+    shares: dict[str, Sequence[float]],
+    title: str = "Regions: usage share by origin",
+    note: str = "Click a region to see its numbers.",
+) -> dict:
+    """Per-region (or per task type) breakdown: tokens on Chinese open, Western open and closed models."""
+    opt = _base(title, "", note)
     opt["tooltip"] = {"trigger": "axis", "axisPointer": {"type": "shadow"}, "textStyle": FONT}
     opt["grid"] = {"left": 110, "right": 24, "top": 70, "bottom": 50}
     opt["xAxis"] = {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%", **FONT}}
     opt["yAxis"] = {"type": "category", "data": list(regions), "axisLabel": FONT, "inverse": True}
-    cols = ("usage_share_cn_open", "usage_share_west_open", "usage_share_closed")
+    opt["legend"]["data"] = list(GROUPS[:3])
+    cols = tuple(f"usage_share_{b}" for b in BLOCS)
     opt["series"] = [
         {
             "name": name,
@@ -314,15 +392,26 @@ def band_option(
     x: Sequence[str],
     bands: dict[str, dict[str, Sequence[float]]],
     scale: float = 1.0,
+    log: bool = False,
 ) -> dict:
-    """Median lines with shaded 5-95% bands, one colour per scenario (`bands[name]` has lo, median, hi)."""
+    """Median lines with shaded 5-95% bands, one colour per scenario (`bands[name]` has lo, median, hi).
+
+    `log`: a log axis (as Explore draws compute and prices); the band is then drawn as its two edges,
+    since stacking a width on a log axis would misplace it.
+    """
     opt = _base(title, unit, "Lines: median over seeds; shaded: 5-95% of seeds.")
-    opt["xAxis"] = {"type": "category", "data": list(x), "axisLabel": YEARS, "boundaryGap": False}
+    opt["xAxis"] = years_axis(x)
+    if log:
+        opt["yAxis"][0].update(type="log", scale=False)
     series = []
     for i, (name, b) in enumerate(bands.items()):
         colour = SCENARIO_COLOURS[i % len(SCENARIO_COLOURS)]
         lo, hi = np.asarray(b["lo"], float), np.asarray(b["hi"], float)
         stack = f"band{i}"
+        if log:
+            series += [_edge(f"{name} {q}", v, scale, colour) for q, v in (("5%", lo), ("95%", hi))]
+            series.append(_median(name, b["median"], scale, colour))
+            continue
         series += [
             {
                 "name": f"{name} 5%",
@@ -346,16 +435,36 @@ def band_option(
                 "showSymbol": False,
                 "tooltip": {"show": False},
             },
-            {
-                "name": name,
-                "type": "line",
-                "data": clean(b["median"], scale),
-                "showSymbol": False,
-                "lineStyle": {"width": 3, "color": colour},
-                "itemStyle": {"color": colour},
-            },
+            _median(name, b["median"], scale, colour),
         ]
     series[0]["markArea"] = _history_area()
     opt["series"] = series
     opt["legend"]["data"] = list(bands)
     return opt
+
+
+def _median(name: str, values: Sequence[float], scale: float, colour: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "line",
+        "data": clean(values, scale),
+        "showSymbol": False,
+        "lineStyle": {"width": 3, "color": colour},
+        "itemStyle": {"color": colour},
+    }
+
+
+def _edge(name: str, values: Sequence[float], scale: float, colour: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "line",
+        "data": clean(values, scale),
+        "showSymbol": False,
+        "lineStyle": {"width": 1, "type": "dashed", "color": colour, "opacity": 0.7},
+        "tooltip": {"show": False},
+    }
+
+
+def is_log(metric: str) -> bool:
+    """Whether a timeseries column is drawn on a log axis (as in the Explore charts that show it)."""
+    return any(c.log and metric in {col for col, _, _ in c.series} for c in LIVE_CHARTS)

@@ -21,7 +21,15 @@ from solara.alias import rv, rvue
 from sim.errors import InputError
 from sim.params import REGISTRY, Param
 from sim.policies import KINDS, Field
-from sim.ui.state import Settings, check_policy, field_choices, parse_field, parse_param, scenario_names
+from sim.ui.state import (
+    Settings,
+    check_policy,
+    describe_policy,
+    field_choices,
+    parse_field,
+    parse_param,
+    scenario_names,
+)
 
 DEFAULT_GROUP = "choice"
 CSS = """
@@ -29,14 +37,32 @@ CSS = """
 .ws-md th, .ws-md td { border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
 .ws-md code { background: #f2f2f2; padding: 0 3px; border-radius: 3px; }
 .ws-md h2 { margin: 18px 0 8px; } .ws-md h3 { margin: 14px 0 6px; }
+.ws-explore { display: flex; gap: 16px; align-items: flex-start; }
+.ws-controls { flex: 0 0 360px; width: 360px; min-width: 0; }
+.ws-live { flex: 1 1 auto; min-width: 0; }
+.ws-grid { display: grid; gap: 12px; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); }
+.ws-grid > * { min-width: 0; }
+.ws-error { color: #b00020; font-size: 13px; white-space: pre-wrap; }
+@media (max-width: 1400px) { .ws-controls { flex-basis: 300px; width: 300px; } }
+@media (max-width: 1100px) {
+  .ws-controls { flex-basis: 270px; width: 270px; }
+  .ws-grid { grid-template-columns: 1fr; }
+}
+@media (max-width: 760px) {
+  .ws-explore { flex-direction: column; }
+  .ws-controls { width: 100%; flex-basis: auto; }
+}
 """
 GROUPS = tuple(dict.fromkeys(p.group for p in REGISTRY.values()))
 
 
 @lru_cache(maxsize=512)
 def md_html(text: str) -> str:
-    """Markdown to HTML on the server (Solara's own Markdown loads KaTeX from a CDN: not offline)."""
-    return markdown.markdown(text, extensions=["tables"])
+    """Markdown to HTML on the server (Solara's own Markdown loads KaTeX from a CDN: not offline).
+
+    Raw HTML is not passed through ("<" is escaped first): text may quote what a visitor typed.
+    """
+    return markdown.markdown(text.replace("<", "&lt;"), extensions=["tables"])
 
 
 @solara.component
@@ -128,7 +154,13 @@ def NumberField(
         if has_slider(low, high, integer):
             Slider(value, low, high, nice_step(low, high, integer), slid, f"ws-slider-{testid}" if testid else "")
         if error:
-            solara.HTML(tag="div", unsafe_innerHTML=error, classes=["ws-error"], style={"color": "#b00020"})
+            ErrorText(error)
+
+
+@solara.component
+def ErrorText(text: str) -> None:
+    """A message under a field. Plain text, never HTML: it quotes what the visitor typed."""
+    solara.Text(text, classes=["ws-error"])
 
 
 @solara.component
@@ -268,7 +300,7 @@ def PolicyForm(on_add: Callable[[dict[str, Any]], None]) -> None:
         PolicyField(kind, name, spec, values.get(name), lambda v, n=name: set_value(n, v), where)
     solara.Button("Add policy", color="primary", small=True, on_click=add, classes=["ws-add-policy"])
     if error:
-        solara.HTML(tag="div", unsafe_innerHTML=error, classes=["ws-error"], style={"color": "#b00020"})
+        ErrorText(error)
 
 
 @solara.component
@@ -343,7 +375,7 @@ def PolicyPanel(settings: Settings, on_settings: Callable[[Settings], None]) -> 
     if not preset.policies:
         solara.Text("This preset has no policies.", style={"font-size": "13px"})
     for i, pol in enumerate(preset.policies):
-        solara.Checkbox(label=pol.describe(), value=i not in settings.off, on_value=lambda on, i=i: toggle(i, on))
+        solara.Checkbox(label=describe_policy(pol), value=i not in settings.off, on_value=lambda on, i=i: toggle(i, on))
     for i, table in enumerate(settings.policies):
         with solara.Row(style={"align-items": "center"}):
             solara.Text("+ " + check_policy(table, f"added policy {i + 1}"), style={"font-size": "13px"})

@@ -17,13 +17,39 @@ import numpy as np
 import solara
 
 from sim.calendar import month_label
+from sim.errors import InputError
 from sim.recorder import COLUMNS
-from sim.ui.charts import LIVE_CHARTS, group_of, labs_option, line_option, months_axis, network_option, regions_option
+from sim.ui.charts import (
+    LIVE_CHARTS,
+    group_of,
+    labs_option,
+    line_option,
+    main_choice,
+    months_axis,
+    network_option,
+    regions_option,
+    task_columns,
+)
 from sim.ui.controls import Fold, Md, NumberField, ParamPanel, PolicyPanel, ScenarioPicker
-from sim.ui.echarts import echart
+from sim.ui.echarts import AddressBar, echart
 from sim.ui.export import charts_png, tables_zip
-from sim.ui.session import apply, live, playing, reference, reset, selected, settings, step, version
-from sim.ui.state import SPEED_RANGE, LiveRun, Settings, encode
+from sim.ui.session import (
+    PREVIEW_N,
+    apply,
+    busy,
+    live,
+    pause,
+    playing,
+    preview,
+    reference,
+    reset,
+    run_again,
+    selected,
+    settings,
+    step,
+    version,
+)
+from sim.ui.state import HISTORY_MONTHS, SPEED_RANGE, LiveRun, Settings, describe_edits, encode, file_stem, parse_number
 
 KPIS = (
     ("usage_share_cn_open", "Chinese open", "#d62728"),
@@ -46,31 +72,65 @@ def share_url(s: Settings, month: int) -> str:
 
 
 @solara.component
-def RunControls() -> None:
-    """Play / pause / step / reset, speed and seed; the play loop runs in a thread of its own."""
-    s = settings.value
+def PlayButtons() -> None:
+    """Play / pause / step / reset; re-rendered at every step (it shows whether the run is at its end).
+
+    The play loop runs in a thread of its own. Every button is disabled while a re-run is being built,
+    and at the last month Play, Step and +12 give way to a note and *Run again*.
+    """
+    version.value  # noqa: B018  (subscribe: the end of the run is a matter of steps)
     run = live.value
+    building = busy.value
 
     def play_loop(cancel: threading.Event) -> None:
         while playing.value and not cancel.is_set():
+            if busy.value:  # a re-run is being built: wait for it, then go on
+                cancel.wait(0.05)
+                continue
             t0 = time.perf_counter()
-            if not step():
+            current = live.value
+            if (current is None or current.done or not step()) and not busy.value:
                 playing.value = False
                 return
-            cancel.wait(max(0.01, 1.0 / settings.value.speed - (time.perf_counter() - t0)))
+            took = time.perf_counter() - t0  # the step and its page update
+            # at least half a step's time between steps: clicks (Pause) get their turn on a busy machine
+            cancel.wait(max(0.05, 0.5 * took, 1.0 / settings.value.speed - took))
 
-    solara.use_thread(play_loop, dependencies=[playing.value, run], intrusive_cancel=False)
-    done = run is None or run.done
-    with solara.Row(gap="6px", style={"flex-wrap": "wrap"}):
+    solara.use_thread(play_loop, dependencies=[playing.value], intrusive_cancel=False)
+    done = run is not None and run.done and not building
+    hold = run is None or building
+    with solara.Row(gap="6px", style={"flex-wrap": "wrap", "align-items": "center"}):
         if playing.value:
-            solara.Button("❚❚ Pause", color="primary", on_click=lambda: playing.set(False), classes=["ws-pause"])
+            solara.Button("❚❚ Pause", color="primary", on_click=pause, classes=["ws-pause"])
         else:
             solara.Button(
-                "▶ Play", color="primary", on_click=lambda: playing.set(True), disabled=done, classes=["ws-play"]
+                "▶ Play",
+                color="primary",
+                on_click=lambda: playing.set(True),
+                disabled=done or hold,
+                classes=["ws-play"],
             )
-        solara.Button("Step", on_click=lambda: step(), disabled=done or playing.value, classes=["ws-step"])
-        solara.Button("+12", on_click=lambda: step(12), disabled=done or playing.value, classes=["ws-step12"])
+        solara.Button("Step", on_click=lambda: step(), disabled=done or hold or playing.value, classes=["ws-step"])
+        solara.Button("+12", on_click=lambda: step(12), disabled=done or hold or playing.value, classes=["ws-step12"])
         solara.Button("Reset", on_click=reset, outlined=True, classes=["ws-reset"])
+    if building:
+        solara.ProgressLinear(True)
+        solara.Text("Re-running from 2023-01 with your change…", classes=["ws-busy"], style={"font-size": "13px"})
+    elif done:
+        with solara.Row(gap="8px", style={"align-items": "center"}):
+            solara.Text(
+                f"End of the run ({month_label(run.months - 1)}): `months` sets how far it goes.",
+                classes=["ws-end"],
+                style={"font-size": "13px"},
+            )
+            solara.Button("↻ Run again", small=True, color="primary", on_click=run_again, classes=["ws-run-again"])
+
+
+@solara.component
+def RunControls() -> None:
+    """The buttons, speed and seed."""
+    s = settings.value
+    PlayButtons()
     NumberField(
         label="speed (months per second)",
         value=s.speed,
@@ -96,24 +156,14 @@ def RunControls() -> None:
 
 
 def _parse_speed(text: str) -> int:
-    from sim.errors import InputError
-
-    try:
-        v = float(text)
-    except ValueError:
-        v = None
+    v = parse_number(text)
     if v is None or not v.is_integer() or not SPEED_RANGE[0] <= v <= SPEED_RANGE[1]:
         raise InputError("Run", "speed", text, f"a whole number of months per second in {list(SPEED_RANGE)}")
     return int(v)
 
 
 def _parse_seed(text: str) -> int:
-    from sim.errors import InputError
-
-    try:
-        v = float(text)
-    except ValueError:
-        v = None
+    v = parse_number(text)
     if v is None or not v.is_integer() or not 0 <= v <= 2**31 - 1:
         raise InputError("Run", "seed", text, "a whole number >= 0")
     return int(v)
@@ -141,12 +191,30 @@ def _series(run: LiveRun) -> dict[str, np.ndarray]:
     return {k: v[: run.t] for k, v in ts.items()}
 
 
+def _delta(v: float, ref: float) -> str:
+    """The change from the preset in percentage points ("Δ +1.2 pp"); "" when there is none to show."""
+    if not (np.isfinite(v) and np.isfinite(ref)):
+        return ""
+    d = (v - ref) * 100
+    return f"Δ {d:+.1f} pp vs preset" if abs(d) >= 0.05 else "= preset"
+
+
 @solara.component
-def Kpis(run: LiveRun, t: int) -> None:
-    """Big numbers for the back of the room: the month and the headline shares (`t`: months run)."""
+def Kpis(run: LiveRun, t: int, ref: LiveRun | None = None, provisional: bool = False) -> None:
+    """Big numbers for the back of the room: the month and the headline shares (`t`: months run).
+
+    With edited controls each number also shows its difference from the preset as shipped (`ref`).
+    """
     ts = run.model.recorder.ts
     label = month_label(t - 1) if t else "2023-01 (not started)"
-    phase = "history" if 0 < t <= 36 else ("projection" if t > 36 else "press ▶ Play or Step")
+    if t == 0:
+        phase = "press ▶ Play or Step"
+    elif t >= run.months:
+        phase = "end of the run"
+    else:
+        phase = "history (calibrated)" if t <= HISTORY_MONTHS else "projection"
+    if provisional:
+        phase += f" · preview on {PREVIEW_N:,} agents, full run follows"
     sticky = {"position": "sticky", "top": "0", "z-index": "5", "background": "white", "padding-bottom": "4px"}
     with solara.Row(gap="10px", style={"flex-wrap": "wrap", "align-items": "stretch", **sticky}):
         solara.HTML(
@@ -157,11 +225,14 @@ def Kpis(run: LiveRun, t: int) -> None:
         )
         for col, name, colour in KPIS:
             v = ts[col][t - 1] if t else float("nan")
-            shown = f"{v * 100:.1f}%" if np.isfinite(v) else "–"
+            shown = f"{'≈' if provisional else ''}{v * 100:.1f}%" if np.isfinite(v) else "–"
+            r = ref.model.recorder.ts[col][t - 1] if ref is not None and 0 < t <= ref.t else float("nan")
+            delta = _delta(v, r)
             solara.HTML(
                 tag="div",
                 unsafe_innerHTML=f"<div style='font-size:13px;color:#555'>{name}</div>"
-                f"<div class='ws-kpi' data-key='{col}' style='{BIG};color:{colour}'>{shown}</div>",
+                f"<div class='ws-kpi' data-key='{col}' style='{BIG};color:{colour}'>{shown}</div>"
+                + (f"<div class='ws-delta' data-key='{col}' style='font-size:14px'>{delta}</div>" if delta else ""),
                 style={"padding": "4px 14px", "border-left": f"4px solid {colour}"},
             )
 
@@ -200,28 +271,42 @@ def LiveView() -> None:
     """Numbers, charts, network, regions and inspector of the live run (re-rendered every step).
 
     The only reader of `version`: its children get the month as an argument, so one step is one
-    render pass (each subscriber would add a pass over the whole page).
+    render pass (each subscriber would add a pass over the whole page). While a change is being
+    re-run, the numbers and time charts show the provisional preview (`session.preview`).
     """
     version.value  # noqa: B018  (subscribe: re-render after every step)
-    run, ref = live.value, reference.value
-    if run is None:
+    run, ref, pv = live.value, reference.value, preview.value
+    s = settings.value
+    if run is None and pv is None:
         solara.ProgressLinear(True)
+        solara.Text("Running the calibrated history, 2023-01 to 2025-12…", classes=["ws-loading"])
         return
-    with run.lock:
-        data = _series(run)
-        refdata = _series(ref) if ref is not None else None
-        m = run.model
-        choice = m.choice.copy()
+    shown = pv if pv is not None else run
+    if ref is not None and (not shown.settings.edited or ref.settings.scenario != shown.settings.scenario):
+        ref = None  # the preset of another scenario, or nothing edited any more
+    with shown.lock:
+        data = _series(shown)
+        refdata = {k: v[: shown.t] for k, v in _series(ref).items()} if ref is not None else None
+        t = shown.t
+    base = run if run is not None else shown
+    with base.lock:
+        m = base.model
+        choice = main_choice(m.world, m.choice, m.pop.segment).copy()
         usage, avail = m.usage_share.copy(), m.available.copy()
-        t = run.t
+        publishing = getattr(m, "publishing", None)  # Model v2: each open line's publish-or-not decision
+        publishing = None if publishing is None else np.array(publishing, bool)
+        tb = base.t
         shares = {
-            c: m.recorder.reg[c][t - 1] if t else np.zeros(len(m.world.regions))
+            c: m.recorder.reg[c][tb - 1] if tb else np.zeros(len(m.world.regions))
             for c in COLUMNS["regions"]
             if c.startswith("usage")
         }
-    x = months_axis(run.months)
-    Kpis(run, t)
-    if "model_ms" in run.timing:
+    tasks = task_columns(getattr(m.world, "tasks", ()))
+    by_task = {f"usage_share_{b}": [data[c][t - 1] if t else 0.0 for c in cols] for b, cols in tasks.items()}
+    AddressBar(encode(replace(s, month=t)))
+    x = months_axis(shown.months)
+    Kpis(shown, t, ref, provisional=pv is not None)
+    if run is not None and "model_ms" in run.timing and not run.done and pv is None:
         solara.Text(
             f"last step: model {run.timing['model_ms']:.0f} ms, page {run.timing['page_ms']:.0f} ms",
             style={"font-size": "12px", "color": "#888"},
@@ -230,7 +315,7 @@ def LiveView() -> None:
     w = m.world
 
     def click_dev(data: dict) -> None:
-        index = {str(i): d for i, d in zip(run.sample.ids, run.sample.nodes, strict=True)}.get(str(data.get("name")))
+        index = {str(i): d for i, d in zip(base.sample.ids, base.sample.nodes, strict=True)}.get(str(data.get("name")))
         if data.get("seriesType") == "graph" and index is not None:
             selected.set(("developer", int(index)))
 
@@ -242,22 +327,34 @@ def LiveView() -> None:
         if data.get("name") in w.regions:
             selected.set(("region", w.regions.index(data["name"])))
 
-    s = run.sample
-    with solara.GridFixed(columns=2):
+    smp = base.sample
+    with solara.Div(classes=["ws-grid"]):
         for chart in LIVE_CHARTS:
-            echart(line_option(chart, x, data, refdata), classes=f"ws-chart-{chart.key}")
-        echart(labs_option(w, usage, avail), on_click=click_lab, classes="ws-chart-labs")
-        echart(
-            network_option(w, s.nodes, s.egos, s.edges, s.xy, choice, s.ids),
-            on_click=click_dev,
-            height=420,
-            classes="ws-chart-network",
-        )
+            echart(line_option(chart, x, data, refdata, provisional=pv is not None), classes=f"ws-chart-{chart.key}")
+        echart(labs_option(w, usage, avail, publishing), on_click=click_lab, classes="ws-chart-labs")
+        if smp is not None:
+            echart(
+                network_option(w, smp.nodes, smp.egos, smp.edges, smp.xy, choice, smp.ids),
+                on_click=click_dev,
+                height=420,
+                classes="ws-chart-network",
+            )
         with solara.Card("Inspector", style={"min-height": "420px"}):  # beside the network: click, read
-            Inspector(run, t)
+            Inspector(base, tb)
         echart(regions_option(w.regions, shares), on_click=click_region, height=380, classes="ws-chart-regions")
+        if by_task:
+            echart(
+                regions_option(
+                    list(w.task_labels),
+                    by_task,
+                    "Usage by task type",
+                    "Each task type's tokens by origin: frontier work, commodity work, local use.",
+                ),
+                height=320,
+                classes="ws-chart-tasks",
+            )
         with solara.Card("Export and share"):
-            ExportShare(run, t)
+            ExportShare(base, tb, ref)
     counts = np.bincount(group_of(w, choice), minlength=4)
     solara.Text(
         f"Developer agents: {counts[0]:,} on Chinese open, {counts[1]:,} on Western open, "
@@ -267,32 +364,37 @@ def LiveView() -> None:
 
 
 @solara.component
-def ExportShare(run: LiveRun, t: int) -> None:
-    """CSV tables and PNG charts of the current run, and a link that restores it."""
-    s = settings.value
-    name = f"weightshift-{s.scenario}-seed{s.seed}-{month_label(max(run.t - 1, 0))}"
+def ExportShare(run: LiveRun, t: int, ref: LiveRun | None = None) -> None:
+    """CSV tables and PNG charts of the current run, and a link that restores it.
+
+    File names and the PNG's title name the scenario, the seed and every edit.
+    """
+    s = run.settings
+    name = file_stem(s, t)
+    edits = describe_edits(s)
+    title = f"Weightshift: {s.scenario}, seed {s.seed}" + (f"; edited: {edits}" if edits else "")
+    title += f" (to {month_label(t - 1) if t else '2023-01'})"
 
     def csv_zip() -> bytes:
-        note = f"Weightshift run: {s.scenario}, seed {s.seed}, to {month_label(max(run.t - 1, 0))}.\n"
-        note += f"Restore it: {share_url(s, run.t)}\n"
+        note = f"{title}.\nRestore it: {share_url(s, t)}\n"
         return tables_zip(run.tables(), note)
 
     def png() -> bytes:
-        tables = run.tables()
-        return charts_png(tables["timeseries"], months_axis(run.months), f"Weightshift: {s.scenario} (seed {s.seed})")
+        preset = ref.tables()["timeseries"] if ref is not None else None
+        return charts_png(run.tables()["timeseries"], months_axis(run.months), title, reference=preset)
 
     with solara.Row(gap="8px", style={"flex-wrap": "wrap"}):
         solara.FileDownload(csv_zip, filename=f"{name}.zip", label="Tables (CSV, zip)", mime_type="application/zip")
         solara.FileDownload(png, filename=f"{name}.png", label="Charts (PNG)", mime_type="image/png")
-    url = share_url(s, run.t)
+    url = share_url(s, t)
     solara.InputText("Share link (restores scenario, controls and month)", value=url, classes=["ws-share"])
 
 
 @solara.component
 def Explore() -> None:
     """The Explore tab: controls left, live run right."""
-    with solara.Row(gap="16px", style={"align-items": "flex-start", "flex-wrap": "nowrap"}):
-        with solara.Column(style={"width": "380px", "min-width": "340px", "flex": "0 0 380px"}):
+    with solara.Div(classes=["ws-explore"]):
+        with solara.Div(classes=["ws-controls"]):
             Controls()
-        with solara.Column(style={"flex": "1", "min-width": "0"}):
+        with solara.Div(classes=["ws-live"]):
             LiveView()

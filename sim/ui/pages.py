@@ -21,22 +21,21 @@ from sim.params import REGISTRY
 from sim.recorder import COLUMNS
 from sim.ui.about import about_markdown
 from sim.ui.calibration import load_targets, report
-from sim.ui.charts import COMPARE_METRICS, FONT, RED, band_option, clean, line_option, months_axis
+from sim.ui.charts import COMPARE_METRICS, FONT, RED, band_option, clean, is_log, line_option, months_axis
 from sim.ui.compare import CompareJob, compare_entries, is_share
-from sim.ui.controls import Md, NumberField
+from sim.ui.controls import ErrorText, Md, NumberField
 from sim.ui.echarts import echart
 from sim.ui.export import bands_png
 from sim.ui.session import apply, job, run_key, settings
-from sim.ui.state import COMPARE_SEEDS_RANGE, EXPLORE, Settings, scenario_names
+from sim.ui.state import COMPARE_SEEDS_RANGE, EXPLORE, UI_MAX_DEVELOPERS, Settings, parse_number, scenario_names
 
 HEADLINE = ("usage_share_cn_open", "download_share_cn_open", "best_capability_cn_open", "cn_compute_index")
 HISTORY_MONTHS = 36  # 2023-01..2025-12
 
 
 def _whole(text: str, key: str, low: int, high: int) -> int:
-    try:
-        v = float(str(text).replace(",", ""))
-    except ValueError:
+    v = parse_number(str(text))
+    if v is None:
         v = math.nan
     if not (v.is_integer() and low <= v <= high):
         raise InputError("Compare", key, text, f"a whole number in [{low}, {high}]")
@@ -56,7 +55,7 @@ def CompareResults(result: Any) -> None:
     bands = result.bands(metric)
     with solara.GridFixed(columns=2):
         echart(
-            band_option(f"{metric}: {result.seeds} seeds each", shown_unit, x, bands, scale),
+            band_option(f"{metric}: {result.seeds} seeds each", shown_unit, x, bands, scale, log=is_log(metric)),
             height=380,
             classes="ws-compare-bands",
         )
@@ -90,6 +89,29 @@ def CompareResults(result: Any) -> None:
         solara.FileDownload(png, filename="weightshift-compare.png", label="Charts (PNG)", mime_type="image/png")
 
 
+_START = threading.Lock()
+
+
+def start_comparison(entries: list, seeds: int, n_developers: int) -> CompareJob:
+    """Start a comparison, or keep the one already queued or running for the same choices.
+
+    Idempotent on purpose: a burst of clicks on Run (or a click while it runs) must neither restart
+    nor cancel the work. Reads the session's current job, not the one a render captured.
+    """
+    with _START:
+        cur = job.peek()
+        same = cur is not None and (cur.entries, cur.seeds, cur.n_developers) == (entries, seeds, n_developers)
+        if cur is not None and cur.running:
+            if same:
+                return cur
+            cur.cancel()
+        if same and cur.result is not None:
+            return cur  # finished with these very choices: nothing new to run
+        new = CompareJob(entries, seeds, n_developers).start()
+        job.value = new
+        return new
+
+
 @solara.component
 def Compare() -> None:
     """Pick scenarios, seeds and population; run in the background; show bands and differences."""
@@ -108,14 +130,13 @@ def Compare() -> None:
     solara.use_thread(poll, dependencies=[j], intrusive_cancel=False)
 
     def start() -> None:
-        entries = compare_entries(settings.value)
+        now = settings.peek()
+        entries = compare_entries(now)
         if len(entries) < 2:
             set_error("Compare: scenarios = one is not allowed; expected two or more scenarios")
             return
         set_error("")
-        if j is not None and j.running:
-            j.cancel()
-        job.value = CompareJob(entries, settings.value.seeds, settings.value.compare_n).start()
+        start_comparison(entries, now.seeds, now.compare_n)
 
     Md(
         "Runs each scenario with the same seeds (0, 1, 2, …): a seed gives every scenario the same random "
@@ -149,10 +170,10 @@ def Compare() -> None:
                 label="developer agents per run",
                 value=s.compare_n,
                 low=p.low,
-                high=p.high,
+                high=UI_MAX_DEVELOPERS,
                 integer=True,
                 on_value=lambda v: apply(replace(settings.value, compare_n=int(v))),
-                parse=lambda text: _whole(text, "developer agents", int(p.low), int(p.high)),
+                parse=lambda text: _whole(text, "developer agents", int(p.low), UI_MAX_DEVELOPERS),
                 tooltip=p.help + " Fewer agents: faster runs, wider bands.",
                 testid="compare-n",
             )
@@ -161,7 +182,7 @@ def Compare() -> None:
         if j is not None and j.running:
             solara.Button("Cancel", outlined=True, on_click=j.cancel)
     if error:
-        solara.HTML(tag="div", unsafe_innerHTML=error, classes=["ws-error"], style={"color": "#b00020"})
+        ErrorText(error)
     if j is None:
         solara.Text(f"{len(s.compare) * s.seeds} runs of {s.compare_n:,} developers when you press Run.")
         return

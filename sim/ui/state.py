@@ -8,7 +8,11 @@ so a mistyped link still opens with everything else restored.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
@@ -31,6 +35,9 @@ SPEED_RANGE = (1, 24)  # months per second while playing
 COMPARE_SEEDS_RANGE = (10, 100)
 EXPLORE = "explore"  # the Compare tab's name for "the Explore tab's current settings"
 TABS = ("explore", "compare", "calibration", "about")
+HISTORY_MONTHS = 36  # 2023-01..2025-12, the calibrated history window: a fresh page opens there
+UI_MAX_DEVELOPERS = 200_000  # bigger populations make every re-run take seconds: the CLI is for those
+START = "start"  # the `month` of a link to a run not yet started
 RESERVED = ("tab", "scenario", "seed", "month", "speed", "off", "policy", "cmp", "seeds", "cmp_n")
 
 
@@ -43,7 +50,7 @@ class Settings:
     params: dict[str, Any] = field(default_factory=dict)  # values changed from the scenario's
     policies: tuple[dict[str, Any], ...] = ()  # added policies, as scenario-file tables
     off: tuple[int, ...] = ()  # indices of the scenario's own policies switched off
-    month: int = 0  # months run (a link restores the run up to here)
+    month: int = HISTORY_MONTHS  # months run (a link restores the run up to here; a fresh page shows the history)
     speed: int = 4  # months per second while playing
     tab: str = "explore"
     compare: tuple[str, ...] = ("baseline", "regulatory_fragmentation")
@@ -76,6 +83,10 @@ class Settings:
         edited = Scenario(sc.name, sc.description, sc.overrides | self.params, kept + added, sc.path)
         return edited, resolve(edited.overrides, "controls")
 
+    def resolved(self) -> dict[str, Any]:
+        """The parameters a run of these settings uses (preset's, then this visitor's changes)."""
+        return self.preset_params() | self.params
+
     @property
     def edited(self) -> bool:
         """Whether the run differs from the preset as shipped (then the preset is drawn dashed)."""
@@ -103,25 +114,52 @@ def scenario_names() -> list[str]:
 # --- parsing what a visitor types ---------------------------------------------------------------
 
 
+THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+COMMA_RULE = "a point for decimals (1.5); commas only between thousands (20,000)"
+
+
+def parse_number(text: str) -> float | None:
+    """A typed number, or None when it is not one. "20,000" is twenty thousand; "1,5" is refused
+    (a decimal comma or a typo for 15? guessing would change the run silently)."""
+    raw = text.strip().replace("_", "")
+    if "," in raw:
+        if not THOUSANDS.fullmatch(raw):
+            return None
+        raw = raw.replace(",", "")
+    try:
+        return float(raw)
+    except ValueError:
+        return None
+
+
 def parse_param(name: str, text: Any, where: str = "Parameters") -> float | int | bool:
     """A typed value for parameter `name`, checked against the registry, or an InputError."""
     p = REGISTRY[name]
     value: Any = text
     if isinstance(text, str):
-        raw = text.strip().replace(",", "").replace("_", "")
+        raw = text.strip()
         if p.kind is bool and raw.lower() in ("true", "false", "on", "off", "1", "0"):
             value = raw.lower() in ("true", "on", "1")
         else:
-            try:
-                value = float(raw)
-            except ValueError:
-                value = text
+            number = parse_number(raw)
+            if number is None and "," in raw:
+                raise InputError(where, name, text, COMMA_RULE)
+            value = text if number is None else number
     if p.kind is int and isinstance(value, float) and value.is_integer():
         value = int(value)
     try:
-        return p.check(value, where)
+        value = p.check(value, where)
     except InputError as exc:  # report what was typed, not its conversion
         raise InputError(where, name, text, exc.allowed) from None
+    if name == "n_developers" and value > UI_MAX_DEVELOPERS:
+        raise InputError(
+            where,
+            name,
+            text,
+            f"at most {UI_MAX_DEVELOPERS:,} in the browser; for bigger runs use the command line, "
+            f"e.g. `weightshift run baseline --set n_developers={value}`",
+        )
+    return value
 
 
 def parse_field(kind: str, name: str, text: Any, where: str) -> Any:
@@ -131,13 +169,11 @@ def parse_field(kind: str, name: str, text: Any, where: str) -> Any:
         return text
     spec: Field = KINDS[kind].FIELDS[name]
     if spec.kind == "number":
-        try:
-            value = float(str(text).strip())
-        except ValueError:
-            value = text
-        if isinstance(value, float) and spec.low <= value <= spec.high:
+        value = parse_number(str(text))
+        if value is not None and spec.low <= value <= spec.high:
             return value
-        raise InputError(where, name, text, f"a number in [{spec.low:g}, {spec.high:g}] ({spec.unit})")
+        allowed = f"a number in [{spec.low:g}, {spec.high:g}] ({spec.unit})"
+        raise InputError(where, name, text, allowed + ("; " + COMMA_RULE if "," in str(text) else ""))
     names = field_choices(spec)
     chosen = [text] if isinstance(text, str) else list(text)
     bad = [c for c in chosen if c not in names]
@@ -154,7 +190,37 @@ def field_choices(spec: Field) -> tuple[str, ...]:
 
 def check_policy(table: dict[str, Any], where: str) -> str:
     """Validate one policy table as the scenario loader would; returns its one-line description."""
-    return make_policy(table, load_world(), where).describe()
+    return describe_policy(make_policy(table, load_world(), where))
+
+
+def describe_policy(policy: Any) -> str:
+    """ "chip_export_controls from 2026-01: tightness 0.9, origins CN" (lists without Python's tuple marks)."""
+
+    def show(v: Any) -> str:
+        if isinstance(v, list | tuple):
+            return ", ".join(map(str, v)) if v else "none"
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    end = f" to {month_label(policy.end)}" if policy.end is not None else ""
+    fields = "; ".join(f"{k} {show(v)}" for k, v in policy.values.items())
+    return f"{policy.kind} from {month_label(policy.start)}{end}: {fields}"
+
+
+def describe_edits(s: Settings) -> str:
+    """What differs from the preset as shipped, in a few words (titles and file names); "" if nothing."""
+    parts = [f"{k}={_fmt(v)}" for k, v in sorted(s.params.items())]
+    parts += [f"+{t['kind']} from {t.get('start', '')}" for t in s.policies]
+    if s.off:
+        parts.append(f"{len(s.off)} preset {'policy' if len(s.off) == 1 else 'policies'} off")
+    return ", ".join(parts)
+
+
+def file_stem(s: Settings, month: int) -> str:
+    """A file name naming the scenario, seed, edits and month, in safe characters only."""
+    edits = describe_edits(s)
+    stem = f"weightshift-{s.scenario}-seed{s.seed}" + (f"-{edits}" if edits else "")
+    stem += f"-{month_label(month - 1) if month else 'start'}"
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", stem)[:150]
 
 
 # --- shared links ---------------------------------------------------------------------------------
@@ -205,8 +271,8 @@ def encode(s: Settings, with_month: bool = True) -> str:
     for key in ("seed", "speed", "seeds", "compare_n"):
         if getattr(s, key) != getattr(d, key):
             items.append(({"compare_n": "cmp_n"}.get(key, key), str(getattr(s, key))))
-    if with_month and s.month:
-        items.append(("month", month_label(s.month - 1)))
+    if with_month and s.month != d.month:
+        items.append(("month", month_label(s.month - 1) if s.month else START))
     if s.off:
         items.append(("off", ",".join(map(str, s.off))))
     items += [(name, _fmt(value)) for name, value in sorted(s.params.items())]
@@ -243,13 +309,14 @@ def _decode_item(s: Settings, key: str, raw: str) -> Settings:
     if key == "seeds":
         return replace(s, seeds=_int_in(key, raw, *COMPARE_SEEDS_RANGE))
     if key == "cmp_n":
-        n = REGISTRY["n_developers"]
-        return replace(s, compare_n=_int_in(key, raw, int(n.low), int(n.high)))
+        return replace(s, compare_n=_int_in(key, raw, int(REGISTRY["n_developers"].low), UI_MAX_DEVELOPERS))
     if key == "month":
+        if raw == START:
+            return replace(s, month=0)
         step = month_index(raw, LINK, key) + 1
         last = int(REGISTRY["months"].high)
         if not 1 <= step <= last:
-            raise InputError(LINK, key, raw, f"a month from 2023-01 to {month_label(last - 1)}")
+            raise InputError(LINK, key, raw, f"{START} or a month from 2023-01 to {month_label(last - 1)}")
         return replace(s, month=step)
     if key == "off":
         n = len(s.preset().policies)
@@ -287,21 +354,30 @@ def decode(search: str | None) -> tuple[Settings, list[str]]:
 # --- the live run -----------------------------------------------------------------------------------
 
 
+class Cancelled(Exception):
+    """A run being built was superseded by a newer request (see `sim.ui.session.Builder`)."""
+
+
 class LiveRun:
     """The model a visitor steps through, with a fixed sample of its network for the network view.
 
     Stepping may happen in a play thread while the page reads the model, so both go through `lock`.
+    `stale()` is asked between months while the run is brought to `settings.month`: once it says
+    True the build stops (raises `Cancelled`), since a newer request superseded it.
     """
 
-    def __init__(self, settings: Settings, network_sample: int = 40) -> None:
+    def __init__(self, settings: Settings, network_sample: int = 40, stale: Callable[[], bool] | None = None) -> None:
         self.settings = settings
         self.lock = threading.RLock()
         self.timing: dict[str, float] = {}  # the last step's model and page milliseconds, for the page
         scenario, params = settings.build()
         self.scenario = scenario
         self.model = WeightshiftModel(scenario, seed=settings.seed, params=params)
-        self.sample = sample_network(self.model, network_sample, seed=settings.seed)
-        self.step(min(settings.month, self.months))
+        self.sample = sample_network(self.model, network_sample, seed=settings.seed) if network_sample else None
+        for _ in range(min(settings.month, self.months)):
+            if stale is not None and stale():
+                raise Cancelled
+            self.model.step()
 
     @property
     def t(self) -> int:
@@ -343,11 +419,31 @@ class NetworkSample:
     ids: np.ndarray  # the Mesa agents' unique_id (what the page calls them)
 
 
+_SAMPLES: OrderedDict[tuple, NetworkSample] = OrderedDict()
+_SAMPLES_LOCK = threading.Lock()
+
+
 def sample_network(model: WeightshiftModel, n_egos: int, seed: int) -> NetworkSample:
     """Egos drawn with their own generator (no global RNG), their contacts, and a spring layout.
 
-    Ties mostly stay within a region and segment, so clusters in the picture are communities.
+    Ties mostly stay within a region and segment, so clusters in the picture are communities. The
+    layout takes as long as building the model, so a Reset or a change that leaves the network as it
+    was (same seed, same ties) reuses it.
     """
+    key = (seed, n_egos, model.pop.size, hashlib.blake2b(model.pop.contacts.tobytes(), digest_size=16).digest())
+    with _SAMPLES_LOCK:
+        if key in _SAMPLES:
+            _SAMPLES.move_to_end(key)
+            return _SAMPLES[key]
+    sample = _layout(model, n_egos, seed)
+    with _SAMPLES_LOCK:
+        _SAMPLES[key] = sample
+        while len(_SAMPLES) > 32:
+            _SAMPLES.popitem(last=False)
+    return sample
+
+
+def _layout(model: WeightshiftModel, n_egos: int, seed: int) -> NetworkSample:
     rng = np.random.default_rng([seed, 20230101])
     size = model.pop.size
     egos = rng.choice(size, size=min(n_egos, size), replace=False)
