@@ -25,7 +25,7 @@ from calibration.targets import Target, load_targets
 
 MAX_SD_RATIO = 0.7
 # candidates, in order of preference; those not in the registry (or without a prior) are skipped
-LAB_SIDE = ("control_effect", "compute_growth", "cn_efficiency_premium", "efficiency_growth_cn")
+LAB_SIDE = ("control_effect", "compute_growth", "cn_efficiency_premium")
 DEMAND_SIDE = ("beta_capability", "bass_q", "beta_price", "review_rate")
 RECOVERY_FILE = "recovery.csv"
 TRUTH_QUANTILE = 0.35  # truth = this quantile of each prior: inside, and not its centre

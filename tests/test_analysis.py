@@ -13,7 +13,7 @@ from sim.batch.runner import run_sweep
 from sim.cli import main
 
 # `late.tightness` belongs to a policy that starts after the last simulated month: a dummy factor
-# whose true importance is exactly zero. efficiency_growth_cn does matter.
+# whose true importance is exactly zero. cn_efficiency_premium does matter.
 BODY = """name = "analysis test"
 scenario = "baseline"
 [design]
@@ -23,7 +23,7 @@ kind = "{kind}"
 n_developers = 300
 months = 24
 [vary]
-efficiency_growth_cn = {{ low = 2.0, high = 9.0{levels} }}
+cn_efficiency_premium = {{ low = 2.0, high = 9.0{levels} }}
 beta_trust = {{ low = 0.5, high = 2.5{levels} }}
 [policies.late]
 kind = "chip_export_controls"
@@ -76,16 +76,16 @@ def test_sobol_indices_are_zero_for_a_factor_without_effect(sobol_dir):
     for output in ("usage_share_cn_open@final", "best_capability_cn_open@final"):
         assert measure(a, output, "late.tightness", "ST") == pytest.approx(0, abs=1e-12)
         assert measure(a, output, "late.tightness", "S1") == pytest.approx(0, abs=1e-12)
-    assert measure(a, "best_capability_cn_open@final", "efficiency_growth_cn", "ST") > 0.05
+    assert measure(a, "best_capability_cn_open@final", "cn_efficiency_premium", "ST") > 0.05
 
 
 @pytest.mark.parametrize("kind,name", [("morris", "mu_star"), ("grid", "range")])
 def test_morris_and_grid_give_zero_to_a_factor_without_effect(tmp_path, kind, name):
     a = analyze(make_sweep(tmp_path, kind), write=False)
     assert measure(a, "best_capability_cn_open@final", "late.tightness", name) == pytest.approx(0, abs=1e-12)
-    assert measure(a, "best_capability_cn_open@final", "efficiency_growth_cn", name) > 0
+    assert measure(a, "best_capability_cn_open@final", "cn_efficiency_premium", name) > 0
     if kind == "grid":
-        assert set(a.main_effects.factor) == {"efficiency_growth_cn", "beta_trust", "late.tightness"}
+        assert set(a.main_effects.factor) == {"cn_efficiency_premium", "beta_trust", "late.tightness"}
 
 
 def test_lhs_gives_s1_and_pawn_for_every_factor(tmp_path):

@@ -76,11 +76,11 @@ def test_sampling_designs_are_deterministic_sized_and_in_bounds(tmp_path, kind, 
 
 
 def test_lhs_strata_each_hold_one_point(tmp_path):
-    p = REGISTRY["spillover"]  # the full registry range, whatever it is today
+    p = REGISTRY["diffusion_open"]  # the full registry range, whatever it is today
     head = 'name = "t"\nscenario = "baseline"\n[design]\nkind = "lhs"\nsamples = 20\n'
-    body = head + f"[vary]\nspillover = {{ low = {p.low}, high = {p.high} }}\n"
+    body = head + f"[vary]\ndiffusion_open = {{ low = {p.low}, high = {p.high} }}\n"
     t = sweeps.load(write(tmp_path, body)).table
-    strata = np.floor((t.spillover.to_numpy() - p.low) / ((p.high - p.low) / 20)).astype(int)
+    strata = np.floor((t.diffusion_open.to_numpy() - p.low) / ((p.high - p.low) / 20)).astype(int)
     assert sorted(strata) == list(range(20))
 
 

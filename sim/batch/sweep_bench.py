@@ -32,7 +32,7 @@ seed = 1
 n_developers = {n}
 months = {months}
 [vary]
-efficiency_growth_cn = {{ low = 5.5, high = 7.0 }}
+cn_efficiency_premium = {{ low = 3.0, high = 8.0 }}
 beta_trust = {{ low = 1.0, high = 1.3 }}
 """
 
