@@ -38,6 +38,8 @@ def read(path: Path, what: str) -> dict[str, Any]:
         raise FileProblem(where[:300], f"cannot be read: {exc}") from None
     text = text.removeprefix(BOM)  # a byte-order mark is legal UTF-8 framing, not content
     _check_keys(text, where)
+    if _nesting(text) > MAX_DEPTH:  # refused before tomllib recurses into it (and hits the limit)
+        raise FileProblem(where, f"not usable: arrays or tables nested deeper than {MAX_DEPTH} levels")
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -58,6 +60,31 @@ def _check_keys(text: str, where: str) -> None:
         if "," not in head and head.count(".") >= MAX_KEY_PARTS:
             too_many = f"a key of more than {MAX_KEY_PARTS} dotted parts (nesting is at most {MAX_DEPTH})"
             raise FileProblem(where, f"line {number}: {too_many}")
+
+
+def _nesting(text: str) -> int:
+    """The deepest nesting of [ and { outside strings and comments (a cheap scan, no recursion)."""
+    depth = top = i = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c in "\"'":
+            end = c * 3 if text.startswith(c * 3, i) else c
+            j = i + len(end)
+            while j < n and not text.startswith(end, j) and (len(end) == 3 or text[j] != "\n"):
+                j += 2 if c == '"' and text[j] == "\\" else 1
+            i = j + len(end)
+        elif c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        else:
+            if c in "[{":
+                depth += 1
+                top = max(top, depth)
+            elif c in "]}":
+                depth = max(depth - 1, 0)
+            i += 1
+    return top
 
 
 def check_shape(doc: dict[str, Any], where: str) -> None:

@@ -348,7 +348,8 @@ def test_console_script_reports_toml_syntax_error(tmp_path):
 
 
 def test_good_scenario_checks_and_runs_and_writes_output(tmp_path, capsys):
-    path = write(tmp_path, f'name = "tiny"\nextends = "baseline"\n[params]\nmonths = 2\n[[policies]]\n{TRUST}')
+    # months = 37 reaches 2026-01, when the policy starts (a policy outside the run gives a warning)
+    path = write(tmp_path, f'name = "tiny"\nextends = "baseline"\n[params]\nmonths = 37\n[[policies]]\n{TRUST}')
     assert main(["check", str(path)]) == 0
     out, err = capsys.readouterr()
     assert err == "" and "ok (tiny" in out
@@ -356,7 +357,12 @@ def test_good_scenario_checks_and_runs_and_writes_output(tmp_path, capsys):
     rc = main(["run", str(path), "--set", "n_developers=50", "--seed", "3", "--out", str(out_dir), "--no-parquet"])
     out, err = capsys.readouterr()
     assert rc == 0 and err == ""
-    assert sorted(p.name for p in out_dir.iterdir()) == ["families.csv", "regions.csv", "timeseries.csv"]
+    assert sorted(p.name for p in out_dir.iterdir()) == [
+        "families.csv",
+        "provenance.json",
+        "regions.csv",
+        "timeseries.csv",
+    ]
 
 
 # --- shipped scenarios ---------------------------------------------------------------------------

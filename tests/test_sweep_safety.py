@@ -63,6 +63,16 @@ at = ["final"]
 """
 
 
+@pytest.fixture(autouse=True)
+def forked_workers(monkeypatch):
+    """Fork pool workers, so they see the WEIGHTSHIFT_FAULTS set by each test.
+
+    After a Dask test has left threads behind, the pool would otherwise use a fork server
+    started earlier, whose environment predates the test's faults.
+    """
+    monkeypatch.setenv("WEIGHTSHIFT_START_METHOD", "fork")
+
+
 @pytest.fixture(scope="module")
 def sweep_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("safety") / "small.toml"
@@ -88,14 +98,14 @@ def one_line(err: str, *needles: str) -> None:
 # --- 1. failed runs -----------------------------------------------------------------------------
 
 
-def test_failed_runs_give_exit_1_a_summary_and_are_retried_on_resume(sweep_file, reference, tmp_path, capsys):
+def test_failed_runs_give_exit_1_a_summary_and_are_retried_on_resume(
+    sweep_file, reference, tmp_path, capsys, monkeypatch
+):
     out = tmp_path / "out"
     argv = ["sweep", str(sweep_file), "--out", str(out), "--quiet", "--retries", "0"]
-    os.environ["WEIGHTSHIFT_FAULTS"] = json.dumps({"raise": [1, 4]})
-    try:
-        assert main(argv) == 1
-    finally:
-        del os.environ["WEIGHTSHIFT_FAULTS"]
+    monkeypatch.setenv("WEIGHTSHIFT_FAULTS", json.dumps({"raise": [1, 4]}))
+    assert main(argv) == 1
+    monkeypatch.delenv("WEIGHTSHIFT_FAULTS")
     o, err = capsys.readouterr()
     assert "; 2 failed" in o
     one_line(err, "2 of 6 runs remain failed", "--resume")

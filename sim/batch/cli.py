@@ -8,6 +8,7 @@ raised before any output file exists (one line on stderr, exit code 2).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -150,7 +151,12 @@ def _run(args: argparse.Namespace, sweep: Any) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C must not interrupt the exit
         what = str(exc) if isinstance(exc, SweepStopped) else "aborted: runs in flight are lost"
         saved = f"every finished run is saved in {args.out}"
-        print(f"weightshift: {what}; {saved}. Continue with: {again}", file=sys.stderr)
+        print(f"weightshift: {what}; {saved}. Continue with: {again}", file=sys.stderr, flush=True)
+        if isinstance(exc, SweepAborted):
+            # Abort means now: skip the interpreter's teardown (joining the pool's threads, freeing
+            # every module), which took seconds on a busy machine. The journal is closed already.
+            sys.stdout.flush()
+            os._exit(130)
         return 130
     except SweepFailed as exc:
         print(f"weightshift: {exc}: {again}", file=sys.stderr)
