@@ -345,10 +345,12 @@ def LiveView() -> None:
         if by_task:
             echart(
                 regions_option(
-                    list(w.task_labels),
+                    [task.capitalize() for task in w.tasks],  # short: the axis has room for a word
                     by_task,
                     "Usage by task type",
-                    "Each task type's tokens by origin: frontier work, commodity work, local use.",
+                    "; ".join(
+                        f"{task.capitalize()}: {label}" for task, label in zip(w.tasks, w.task_labels, strict=True)
+                    ),
                 ),
                 height=320,
                 classes="ws-chart-tasks",
