@@ -197,7 +197,9 @@ class WeightshiftModel(mesa.Model):
         share = np.divide(vol, tot, out=np.zeros_like(vol), where=tot > 0)
         tops = {self.best_open, self.best_closed}
         news = max(self.best_open, self.best_closed) - p["buzz_gap"]  # close enough to the frontier to make news
-        buzz = np.array([lab.improved and lab.capability in tops and lab.capability >= news for lab in self.labs], float)
+        buzz = np.array(
+            [lab.improved and lab.capability in tops and lab.capability >= news for lab in self.labs], float
+        )
         launched = np.array([lab.launched for lab in self.labs])
         home = self.home_region & launched[None, :]  # launch news reaches home first
         gain = p["awareness_p"] + p["awareness_q"] * share + p["launch_buzz"] * np.maximum(buzz[None, :], home)
