@@ -14,6 +14,7 @@ import pandas as pd
 from sim import scenario as scenarios
 from sim.claims import Verdict, judge
 from sim.model import WeightshiftModel
+from sim.outdir import provenance, write_folder
 from sim.scenario import Scenario
 
 TABLES = ("timeseries", "families", "regions", "segments")
@@ -52,9 +53,23 @@ class RunResult:
         months = [m for m in SUMMARY_MONTHS if m in ts.index] or [ts.index[-1]]
         return ts.loc[months, list(SUMMARY_COLUMNS)].T
 
-    def save(self, out: str | Path, parquet: bool = True) -> Path:
-        """Write the tables as CSV (and Parquet) into `out`, atomically (see `write_tables`)."""
-        return write_tables({name: getattr(self, name) for name in TABLES}, out, parquet)
+    def save(self, out: str | Path, parquet: bool = True, overrides: dict[str, Any] | None = None) -> Path:
+        """Replace folder `out` by this run's tables (CSV, and Parquet) and its `provenance.json`.
+
+        The folder is swapped in whole (`sim.outdir.write_folder`), so no file of an earlier run
+        stays beside the new ones. `overrides`: the parameters set on top of the scenario.
+        """
+        tables = {name: getattr(self, name) for name in TABLES}
+        sc = self.scenario
+        info = provenance(
+            command="run",
+            scenario=sc.name,
+            scenario_file=sc.path,
+            seed=self.seed,
+            overrides=dict(overrides or {}),
+            tables=sorted(tables),
+        )
+        return write_run_folder(tables, out, parquet, info)
 
 
 def write_tables(tables: dict[str, pd.DataFrame], out: str | Path, parquet: bool = True) -> Path:
@@ -66,16 +81,25 @@ def write_tables(tables: dict[str, pd.DataFrame], out: str | Path, parquet: bool
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        for name, df in tables.items():
-            df.to_csv(tmp / f"{name}.csv", index=False, float_format="%.10g")
-            if parquet:
-                df.to_parquet(tmp / f"{name}.parquet", index=False)
+        _write_files(tables, tmp, parquet)
         out.mkdir(exist_ok=True)
         for f in sorted(tmp.iterdir()):
             os.replace(f, out / f.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def write_run_folder(tables: dict[str, pd.DataFrame], out: str | Path, parquet: bool, info: dict[str, Any]) -> Path:
+    """Replace folder `out` as a whole by `tables` (CSV, and Parquet) and `provenance.json` (`info`)."""
+    return write_folder(out, lambda folder: _write_files(tables, folder, parquet), info)
+
+
+def _write_files(tables: dict[str, pd.DataFrame], folder: Path, parquet: bool) -> None:
+    for name, df in tables.items():
+        df.to_csv(folder / f"{name}.csv", index=False, float_format="%.10g")
+        if parquet:
+            df.to_parquet(folder / f"{name}.parquet", index=False)
 
 
 def run(

@@ -7,7 +7,7 @@ import re
 from sim.errors import InputError
 
 START_YEAR = 2023
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")  # ASCII digits only, nothing after (fullmatch)
 
 
 def month_index(text: object, where: str, key: str) -> int:
@@ -15,7 +15,7 @@ def month_index(text: object, where: str, key: str) -> int:
     allowed = 'a month "YYYY-MM" between 2000-01 and 2100-12'
     if not isinstance(text, str):
         raise InputError(where, key, text, allowed)
-    m = _MONTH.match(text)
+    m = _MONTH.fullmatch(text)
     if not m:
         raise InputError(where, key, text, allowed)
     year, month = int(m.group(1)), int(m.group(2))

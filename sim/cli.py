@@ -14,6 +14,7 @@ from calibration import cli as calibration_cli
 from sim.argtypes import whole
 from sim.batch import cli as sweep_cli
 from sim.errors import FileProblem, InputError
+from sim.outdir import check_replaceable
 
 EXIT_INPUT = 2
 
@@ -97,6 +98,9 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     sc = scenarios.load(args.scenario)
     overrides = dict(parse_assignment(a) for a in args.set)
+    if args.out:
+        check_replaceable(args.out)  # before simulating: a bad --out costs one line, not a run
+    _warn(scenarios.warnings(sc, overrides))
     if args.draws:
         _run_draws(sc, args, overrides)
         return
@@ -104,8 +108,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"{sc.name} (seed {args.seed}, {result.params['n_developers']} developers)")
     print(result.summary().to_string(float_format=lambda x: f"{x:.3g}"))
     if args.out:
-        result.save(args.out, parquet=not args.no_parquet)
-        print(f"tables written to {args.out}/")
+        result.save(args.out, parquet=not args.no_parquet, overrides=overrides)
+        print(f"tables written to {args.out}/ (with provenance.json)")
 
 
 def _run_draws(sc, args: argparse.Namespace, overrides: dict) -> None:
@@ -115,7 +119,8 @@ def _run_draws(sc, args: argparse.Namespace, overrides: dict) -> None:
     print(f"{sc.name}: {args.draws} posterior draws (seed {args.seed}); median [5%, 95%]")
     print(ens.summary().to_string())
     if args.out:
-        ens.save(args.out, parquet=not args.no_parquet)
+        info = {"command": "run --draws", "scenario": sc.name, "scenario_file": sc.path, "seed": args.seed}
+        ens.save(args.out, parquet=not args.no_parquet, info=info | {"draws": args.draws, "overrides": overrides})
         print(f"tables written to {args.out}/ (draws, timeseries_draws, timeseries_bands)")
 
 
@@ -158,12 +163,26 @@ def cmd_columns(args: argparse.Namespace) -> None:
             print(f"  {name} [{unit}]: {meaning}")
 
 
-def cmd_check(args: argparse.Namespace) -> None:
+def cmd_check(args: argparse.Namespace) -> int:
+    """Check every file (not just up to the first bad one): one line per bad file, exit 2 if any."""
     from sim import scenario as scenarios
 
+    bad = 0
     for f in args.files:
-        sc = scenarios.load(f)
+        try:
+            sc = scenarios.load(f)
+        except InputError as exc:
+            print(f"weightshift: {exc}", file=sys.stderr)
+            bad += 1
+            continue
         print(f"{f}: ok ({sc.name}, {len(sc.policies)} policies, {len(sc.overrides)} overrides)")
+        _warn(scenarios.warnings(sc))
+    return EXIT_INPUT if bad else 0
+
+
+def _warn(messages: list[str]) -> None:
+    for m in messages:
+        print(f"weightshift: warning: {m}", file=sys.stderr)
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
@@ -244,14 +263,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        code = COMMANDS[args.command](args)  # a command may return an exit code (claims: 1 if one fails)
+        return COMMANDS[args.command](args) or 0  # a command may return an exit code (claims: 1 if one fails)
     except InputError as exc:
         print(f"weightshift: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("weightshift: interrupted", file=sys.stderr)
         return 130
-    return code or 0
 
 
 if __name__ == "__main__":

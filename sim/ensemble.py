@@ -19,6 +19,7 @@ import pandas as pd
 
 from sim import api
 from sim.errors import InputError
+from sim.outdir import provenance
 from sim.params import REGISTRY
 from sim.scenario import Scenario, load
 
@@ -78,7 +79,8 @@ class Ensemble:
             .loc[[c for c in api.SUMMARY_COLUMNS if c in set(b["output"])]]
         )
 
-    def save(self, out: str | Path, parquet: bool = True) -> Path:
+    def save(self, out: str | Path, parquet: bool = True, info: dict[str, Any] | None = None) -> Path:
+        """Replace folder `out` by the tables and `provenance.json` (`info` and the version and time)."""
         tables = {
             "draws": self.draws,
             "timeseries_draws": self.timeseries,
@@ -86,7 +88,7 @@ class Ensemble:
             "regions_draws": self.regions,
             "regions_bands": self.region_bands,
         }
-        return api.write_tables(tables, out, parquet)
+        return api.write_run_folder(tables, out, parquet, provenance(**(info or {}), tables=sorted(tables)))
 
 
 def _one(task: tuple[Scenario, int, dict]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -6,8 +6,21 @@ from typing import Any
 
 
 def _one_line(text: str) -> str:
-    """Messages are one line whatever the user typed (a key may contain a line break)."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """Messages are one line whatever the user typed: control and separator characters are escaped.
+
+    Not only \\n and \\r break a line: terminals and `str.splitlines` also break at \\x0b, \\x0c,
+    \\x1c-\\x1e, U+0085, U+2028 and U+2029, and other control characters can rewrite the screen.
+    """
+    return "".join(ch if ch.isprintable() or ch == " " else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(ch) or _hex(code)
+
+
+def _hex(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 class InputError(ValueError):

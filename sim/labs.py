@@ -67,8 +67,11 @@ class Lab(mesa.Agent):
 
     # --- compute ------------------------------------------------------------------------------
 
-    def grow(self, fx: Effects, quality: float) -> None:
-        """One month of compute toward the ceiling; for Chinese labs, chip controls cut Nvidia growth.
+    def grow(self, fx: Effects, quality: float, largest: float) -> None:
+        """One month of compute; for Chinese labs, chip controls cut Nvidia growth.
+
+        Growth slows for every lab as the largest lab nears `compute_ceiling` (industry-wide limits
+        of power, chip supply and data), so the ceiling does not erase the gaps between labs.
 
         Controls remove a share (tightness x `control_effect`) of the growth of a Chinese lab's
         Nvidia fleet, so the gap compounds (Epoch AI: ~3x a year vs ~5x). Part of the budget the
@@ -78,7 +81,7 @@ class Lab(mesa.Agent):
         with the length and tightness of controls (the backfire).
         """
         p = self.model.p
-        room = max(0.0, 1.0 - self.compute / p["compute_ceiling"])
+        room = max(0.0, 1.0 - largest / p["compute_ceiling"])  # power, chips and data limit the whole industry
         grow = math.log(p["compute_growth"]) / 12 * room + math.log1p(fx.compute_boost[self.family]) / 12
         if self.is_cn:
             kept = math.exp(grow * (1.0 - fx.chip_tightness * p["control_effect"]))
@@ -192,14 +195,22 @@ class Lab(mesa.Agent):
     def set_price(self, fx: Effects, t: int, chip_cost: float, best_open: float) -> None:
         """Serving cost x (1 + markup); a closed lab's markup grows with its lead over open models.
 
-        The cost of a token falls with hardware price-performance and the lab's know-how and rises
-        with its chips' cost per FLOP. Model size is not priced: mixture-of-experts models decouple
-        the parameters a token uses from the compute a model was trained with (DeepSeek V3: 37B of
-        671B active, RISE), so a lab cut off from chips does not serve cheaper tokens by training less.
+        A token of the lab's current model costs less with better hardware and with know-how ahead
+        of the frontier's (a lab behind serves a model of its class less efficiently; the Chinese
+        premium serves it more efficiently), and more with dearer chips. Frontier know-how itself goes
+        into more capable models rather than cheaper tokens of the current one, so the frontier's
+        price falls with hardware and competition, not by Epoch's 10-100x a year for a fixed
+        capability. Model size is not priced: mixture-of-experts models decouple the parameters a
+        token uses from training compute (DeepSeek V3: 37B of 671B active, RISE), so a lab cut off
+        from chips does not serve cheaper tokens by training less.
+
+        The markup's competition is the best open model the lab's customers use without a trust
+        discount: for Western labs, non-Chinese open models (US and EU buyers distrust Chinese ones,
+        `regions.toml`); for Chinese labs, any open model.
         """
         p, w = self.model.p, self.model.world
         hardware = p["hardware_price_performance"] ** (t / 12)
-        efficiency = 10.0**self.knowhow
+        efficiency = 10.0 ** (self.knowhow - self.model.knowhow_frontier)
         variable = p["serve_cost_2023"] / (hardware * efficiency) * chip_cost
         self.cost = p["cost_floor"] + variable * (1.0 - fx.cost_subsidy[self.family])
         markup = p["markup_open"]

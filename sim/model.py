@@ -145,8 +145,9 @@ class WeightshiftModel(mesa.Model):
         jitter = self.streams["labs"].random(len(self.labs))
         best_open_k = max((lab.knowhow for lab in self.labs if lab.open_line and lab.available), default=-np.inf)
         best_api_k = max((lab.knowhow for lab in self.labs if not lab.open_line and lab.available), default=-np.inf)
+        largest = max(lab.compute for lab in self.labs)
         for lab in self.labs:
-            lab.grow(fx, self.domestic_quality)
+            lab.grow(fx, self.domestic_quality, largest)
         largest = max(lab.compute for lab in self.labs)
         self.knowhow_frontier += knowhow_step(p)
         self.chip_exposure += fx.chip_tightness / 12
@@ -155,12 +156,13 @@ class WeightshiftModel(mesa.Model):
             lab.learn(self.knowhow_frontier, best_open_k, best_api_k, largest)
             lab.update_frontier()
         for lab in self.labs:
-            if t >= max(lab.first_month, 1):  # a lab decides on the market it saw last month
+            if t >= lab.first_month and (t >= 1 or not lab.open_line):  # open lines decide on last month's market
                 others = [o.capability for o in self.labs if o is not lab and o.open_line and o.available]
                 lab.release(fx, t, jitter[lab.family], max(others, default=-math.inf))
         self._update_best()
         for lab in self.labs:
-            lab.set_price(fx, t, lab.chip_cost(fx, self.domestic_quality), self.best_open)
+            rival = self.best_open if lab.is_cn else self.best_open_trusted
+            lab.set_price(fx, t, lab.chip_cost(fx, self.domestic_quality), rival)
         self.price = np.array([lab.price for lab in self.labs])
         self.cost = np.array([lab.cost for lab in self.labs])
         self.publishing = np.array([lab.open_line and lab.publishing for lab in self.labs])
@@ -172,6 +174,7 @@ class WeightshiftModel(mesa.Model):
         self.capability, self.available = cap, avail
         self.best_open = float(cap[avail & w.open].max(initial=0.0))
         self.best_closed = float(cap[avail & ~w.open].max(initial=0.0))
+        self.best_open_trusted = float(cap[avail & w.open & (w.origin != CN)].max(initial=0.0))
 
     def rival_open_share(self, origin: str) -> float:
         """Last month's token share of open families from the other bloc (CN vs the rest)."""
@@ -197,9 +200,7 @@ class WeightshiftModel(mesa.Model):
         share = np.divide(vol, tot, out=np.zeros_like(vol), where=tot > 0)
         tops = {self.best_open, self.best_closed}
         news = max(self.best_open, self.best_closed) - p["buzz_gap"]  # close enough to the frontier to make news
-        buzz = np.array(
-            [lab.improved and lab.capability in tops and lab.capability >= news for lab in self.labs], float
-        )
+        buzz = np.array([lab.improved and lab.capability in tops and lab.capability >= news for lab in self.labs])
         launched = np.array([lab.launched for lab in self.labs])
         home = self.home_region & launched[None, :]  # launch news reaches home first
         gain = p["awareness_p"] + p["awareness_q"] * share + p["launch_buzz"] * np.maximum(buzz[None, :], home)

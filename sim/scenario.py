@@ -10,12 +10,12 @@ names the file and the key, and says what is allowed.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.calendar import month_index
+from sim import tomlfile
+from sim.calendar import month_index, month_label
 from sim.claims import Claim, parse_claims
 from sim.errors import FileProblem, InputError
 from sim.params import POPULATION, check, resolve
@@ -26,6 +26,8 @@ from sim.world import World, load_world
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 TOP_KEYS = ("name", "description", "extends", "params", "changes", "policies", "claims")
 CHANGE_KEYS = ("start", "params", "note")
+MAX_EXTENDS = 32  # scenarios in one `extends` chain (the shipped ones use 2)
+MAX_PATH = 1024  # characters of an `extends` reference
 
 
 @dataclass(frozen=True)
@@ -108,12 +110,7 @@ def _read_toml(path: Path) -> dict:
     if not exists:
         shipped = ", ".join(available())
         raise FileProblem(where, f"no such scenario file (shipped scenarios: {shipped})")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise FileProblem(where, f"not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileProblem(where, f"cannot be read: {exc}") from None
+    return tomlfile.read(path, "scenario")
 
 
 def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
@@ -121,6 +118,8 @@ def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
     path = find(name_or_path)
     where = str(path)
     doc = _read_toml(path)
+    if len(_seen) >= MAX_EXTENDS:
+        raise InputError(where, "extends", str(name_or_path)[:80], f"a chain of at most {MAX_EXTENDS} scenarios")
     if path.resolve() in _seen:
         raise InputError(where, "extends", str(name_or_path), "a scenario that does not extend itself")
     for key in doc:
@@ -143,11 +142,10 @@ def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
     changes = _changes(doc, where)
     claims = _claims(doc.get("claims", []), where, world)
     if "extends" in doc:
-        if not doc["extends"].strip():
-            raise InputError(where, "extends", doc["extends"], "the name or path of another scenario")
-        parent_path = find(doc["extends"])
-        if not parent_path.is_absolute() and not parent_path.exists():
-            parent_path = path.parent / parent_path
+        if not doc["extends"].strip() or len(doc["extends"]) > MAX_PATH:
+            allowed = f"the name or path (at most {MAX_PATH} characters) of another scenario"
+            raise InputError(where, "extends", doc["extends"], allowed)
+        parent_path = _parent(doc["extends"], path)
         parent = load(parent_path, (*_seen, path.resolve()))
         params = parent.overrides | params
         policies = parent.policies + policies
@@ -157,3 +155,36 @@ def load(name_or_path: str | Path, _seen: tuple[Path, ...] = ()) -> Scenario:
 
 def _claims(tables: Any, where: str, world: World) -> tuple[Claim, ...]:
     return parse_claims(tables, where, COLUMNS, {"regions": world.regions, "segments": world.segments})
+
+
+def _parent(ref: str, child: Path) -> Path:
+    """The file a scenario extends: a shipped name, a path, or a path relative to the child file."""
+    parent = find(ref)
+    try:
+        if not parent.is_absolute() and not parent.exists():
+            parent = child.parent / parent
+    except (OSError, ValueError) as exc:
+        raise FileProblem(ref[:80], f"not a usable path ({exc})") from None
+    return parent
+
+
+def warnings(sc: Scenario, overrides: dict[str, Any] | None = None) -> list[str]:
+    """Things in a valid scenario that are probably mistakes: policies that never act.
+
+    A policy entirely outside the simulated period (it starts after the last month, or ends
+    before the first) has no effect, which is legal but rarely meant.
+    """
+    months = sc.params(overrides or {}, "--set")["months"]
+    found = []
+    for i, p in enumerate(sc.policies, 1):
+        if p.start >= months:
+            found.append(
+                f"{sc.path or sc.name}: policy {i} ({p.kind}) starts {month_label(p.start)}, after the last "
+                f"simulated month {month_label(months - 1)}: it has no effect"
+            )
+        elif p.end is not None and p.end <= 0:
+            found.append(
+                f"{sc.path or sc.name}: policy {i} ({p.kind}) ends {month_label(p.end)}, before the first "
+                f"simulated month {month_label(0)}: it has no effect"
+            )
+    return found

@@ -33,3 +33,28 @@ def test_every_shipped_sweep_file_is_in_the_docs():
     text = DOC.read_text(encoding="utf-8")
     for name in available():
         assert f"`{name}.toml`" in text
+
+
+def test_the_quick_try_gives_indices(tmp_path, monkeypatch, capsys):
+    """The guide's quick try, as written (smaller runs), yields sensitivity indices."""
+    from sim.batch.analysis import analyze
+    from sim.cli import main
+
+    text = DOC.read_text(encoding="utf-8")
+    sweep_line = next(line for line in text.splitlines() if line.startswith("bash run.sh sweep uncertainty_lhs --out"))
+    argv = sweep_line.split("#")[0].split()[2:]
+    assert "--samples" in argv
+    argv[argv.index("n_developers=2000")] = "n_developers=300"  # the same design, faster runs
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--quiet"]) == 0
+    out = argv[argv.index("--out") + 1]
+    a = analyze(out)
+    assert set(a.indices.measure) == {"S1", "pawn"} and not [n for n in a.notes if "indices" in n]
+    capsys.readouterr()
+
+
+def test_commands_in_the_guide_work_without_an_activated_venv():
+    text = DOC.read_text(encoding="utf-8")
+    blocks = re.findall(r"```(?:bash)?\n(.*?)```", text, flags=re.S)
+    commands = [line for b in blocks for line in b.splitlines() if line.strip() and not line.startswith("#")]
+    assert not [c for c in commands if c.startswith("weightshift ")], "bare `weightshift` needs an activated venv"

@@ -39,6 +39,31 @@ METHOD = {
 }
 
 
+# The fewest points each estimator is defined for (below them SALib divides by zero or returns NaN):
+# RBD-FAST (lhs) corrects its bias by 2M/N with M = 10 harmonics, so it needs N > 20 points;
+# Morris' sigma is a standard deviation over trajectories, so it needs 2; Sobol' (Saltelli)
+# estimators need 2 base samples. These are minimums, not recommendations (docs/sweeps.md).
+MIN_SAMPLES = {"lhs": 21, "morris": 2, "sobol": 2}
+SAMPLES_ARE = {"lhs": "points", "morris": "trajectories", "sobol": "base samples"}
+
+
+def too_few_points(kind: str, points: int, factors: int, samples: int | None = None) -> str | None:
+    """Why a design of `points` points cannot give indices, or None if it can."""
+    need = MIN_SAMPLES.get(kind)
+    if need is None or not factors:
+        return None
+    per = {"lhs": 1, "morris": factors + 1, "sobol": None}.get(kind)
+    have = samples if samples is not None else (points // per if per else None)
+    if have is None:  # sobol: points = N x (d + 2) or N x (2d + 2)
+        have = points // (factors + 2)
+    if have >= need:
+        return None
+    return (
+        f"{METHOD[kind].split(' (')[0]} needs at least {need} {SAMPLES_ARE[kind]} and this {kind} design has "
+        f"{have}: no indices; use --samples {need} or more"
+    )
+
+
 @dataclass
 class Analysis:
     """Indices per output and factor, and the PRIM box for the condition (if any)."""
@@ -207,14 +232,42 @@ def analyze(
     return res
 
 
+def _unfinished_points(results: pd.DataFrame, n_points: int, reps: int) -> tuple[list[int], list[int]]:
+    """Design points without an ok run, and the runs to rerun for them (failed or never run)."""
+    ok = set(results.point[results.status == "ok"])
+    points = [p for p in range(n_points) if p not in ok]
+    have_ok = set(results.run_id[results.status == "ok"])
+    runs = [p * reps + r for p in points for r in range(reps) if p * reps + r not in have_ok]
+    return points, runs
+
+
 def _sensitivity(
     res: Analysis, man: dict, design: pd.DataFrame, results: pd.DataFrame, outputs: list[str], factors: list[str]
 ) -> None:
     if not factors:
         res.notes.append("The sweep varies no factor, so there are no sensitivity indices.")
         return
+    short = too_few_points(res.design, man["n_points"], len(factors), man["identity"]["design"].get("samples"))
+    if short:
+        res.notes.append(f"No {res.design} indices: {short} (weightshift sweep ... --samples N).")
+        return
     means = point_means(results, man["n_points"], outputs)
     x = design[[f"raw:{f}" for f in factors]].to_numpy(dtype=float)
+    points, runs = _unfinished_points(results, man["n_points"], man["replications"])
+    keep = np.ones(len(x), dtype=bool)
+    if points and res.design in ("sobol", "morris"):
+        res.notes.append(
+            f"No {res.design} indices: {len(points)} of {man['n_points']} design points have no ok run, and the "
+            f"{res.design} estimator needs every point. Rerun runs {_id_list(runs)} with the sweep's command plus "
+            "--resume (it retries failed runs and runs missing ones)."
+        )
+        return
+    if points:
+        keep[points] = False
+        res.notes.append(
+            f"{len(points)} design points have no ok run and are left out (runs {_id_list(runs)}; "
+            "rerun them with the sweep's command plus --resume)."
+        )
     rows, effects = [], []
     for o in outputs:
         y = means[o].to_numpy(dtype=float)
@@ -226,12 +279,17 @@ def _sensitivity(
                 {"output": o, "factor": f, "measure": "range", "value": spread[f], "conf": np.nan} for f in factors
             ]
             continue
-        if np.isnan(y).any() or np.nanstd(y) == 0:
-            why = "points without an ok run" if np.isnan(y).any() else "a constant output"
+        yk = y[keep]
+        if np.isnan(yk).any() or np.nanstd(yk) == 0:
+            why = "runs without a value (a month the runs do not reach?)" if np.isnan(yk).any() else "a constant output"
             res.notes.append(f"No {res.design} indices for {o}: {why}.")
             continue
+        short = too_few_points(res.design, int(keep.sum()), len(factors))
+        if short:
+            res.notes.append(f"No {res.design} indices for {o}: {short}.")
+            continue
         try:
-            got = indices(res.design, man["problem"], x, y, man["identity"])
+            got = indices(res.design, man["problem"], x[keep], yk, man["identity"])
         except (ValueError, ZeroDivisionError, np.linalg.LinAlgError, IndexError) as exc:
             res.notes.append(f"No {res.design} indices for {o}: SALib could not compute them ({exc}).")
             continue
@@ -242,6 +300,11 @@ def _sensitivity(
             ]
     res.indices = pd.DataFrame(rows, columns=["output", "factor", "measure", "value", "conf"])
     res.main_effects = pd.concat(effects, ignore_index=True) if effects else pd.DataFrame()
+
+
+def _id_list(ids: list[int]) -> str:
+    shown = ", ".join(map(str, ids[:20]))
+    return shown + (f" and {len(ids) - 20} more (see results.parquet)" if len(ids) > 20 else "")
 
 
 def _discovery(

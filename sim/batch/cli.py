@@ -39,6 +39,16 @@ def add_parsers(sub: Any) -> None:
     sw.add_argument("--reps", type=whole(1), help="override the file's replications (seeds per point)")
     _set_flag(sw, "in every run (overrides the file's [params])")
     sw.add_argument("--retries", type=whole(0), default=2, help="retries of a failing run before it is recorded (2)")
+    sw.add_argument(
+        "--retry-failed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --resume, rerun the runs recorded as failed (default: yes)",
+    )
+    sw.add_argument(
+        "--run-timeout", type=number(0.0, 1e7, open_low=True), metavar="SECONDS", help="stop a run after this long"
+    )
+    sw.add_argument("--yes", action="store_true", help="run a design above the size caps (see the estimate)")
     sw.add_argument("--dry-run", action="store_true", help="validate and print the design; run nothing")
 
     sub.add_parser("sweeps", help="list the shipped sweep files")
@@ -57,6 +67,9 @@ def add_parsers(sub: Any) -> None:
     _set_flag(cp, "in every run")
     cp.add_argument("--at", action="extend", nargs="+", metavar="YYYY-MM", help="months of the table")
     cp.add_argument("--out", type=Path, default=Path("results/compare"), help="folder for table and plot")
+    cp.add_argument(
+        "--outputs", nargs="+", metavar="COLUMN", help="timeseries columns to compare (see `weightshift columns`)"
+    )
     _backend_flags(cp)
 
     an = sub.add_parser("analyze", help="sensitivity indices and a PRIM box for a finished sweep")
@@ -67,25 +80,59 @@ def add_parsers(sub: Any) -> None:
     an.add_argument("--outputs", nargs="+", help="only these outputs")
 
 
-def cmd_sweep(args: argparse.Namespace) -> None:
-    from sim.batch.runner import run_sweep
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from sim.batch import estimate
+    from sim.batch.analysis import too_few_points
+    from sim.batch.runner import JOURNAL, Journal
     from sim.batch.sweep import load
     from sim.errors import InputError
+    from sim.outdir import check_writable
 
     sweep = load(args.file, samples=args.samples, reps=args.reps, sets=args.set)
     d = sweep.design
     print(
-        f"{sweep.name}: {d.kind} design, {sweep.n_points} points x {d.replications} replications = "
-        f"{sweep.n_runs} runs; {len(sweep.factors)} factors, {len(sweep.outputs.names)} outputs"
+        f"{sweep.name}: {d.kind} design, {sweep.n_points:,} points x {d.replications} replications = "
+        f"{sweep.n_runs:,} runs; {len(sweep.factors)} factors, {len(sweep.outputs.names)} outputs"
     )
+    if args.out is not None:
+        check_writable(args.out)
+    measured = None
+    if args.resume and args.out is not None and (args.out / JOURNAL).is_file():
+        times = [r["elapsed"] for r in Journal.read(args.out / JOURNAL).values() if r["ok"]]
+        measured = sum(times) / len(times) if times else None
+    workers = args.workers if not args.scheduler else 1
+    est = estimate.estimate(sweep, workers, measured)
+    print(est.describe(workers) + (" (--scheduler: per cluster worker thread)" if args.scheduler else ""))
+    estimate.check(est, args.out, args.yes)
+    short = too_few_points(d.kind, sweep.n_points, len(sweep.factors), d.samples)
+    if short:
+        print(f"weightshift: warning: {short}", file=sys.stderr)
     if args.dry_run:
         for f in sweep.factors:
             what = f"values {list(f.values)}" if f.values is not None else f"range [{f.low:g}, {f.high:g}]"
             print(f"  {f.name}: {what}" + (f", {f.levels} levels" if f.levels else ""))
         print(f"  outputs: {', '.join(sweep.outputs.names)}")
-        return
+        return 0
     if args.out is None:
         raise InputError("sweep", "--out", None, "a results folder (--out DIR)")
+    return _run(args, sweep)
+
+
+def _resume_command(args: argparse.Namespace) -> str:
+    flags = [f"--{k} {v}" for k, v in (("samples", args.samples), ("reps", args.reps)) if v is not None]
+    flags += [f"--set {' '.join(args.set)}"] if args.set else []
+    flags += [f"--workers {args.workers}"] if args.workers != 1 else []
+    return " ".join(["weightshift sweep", str(args.file), "--out", str(args.out), *flags, "--resume"])
+
+
+def _run(args: argparse.Namespace, sweep: Any) -> int:
+    """Run the sweep; exit 0 if every run is ok, 1 if some remain failed, 130 when stopped by the user."""
+    import signal
+
+    from sim.batch.runner import run_sweep
+    from sim.batch.safety import SweepAborted, SweepFailed, SweepStopped
+
+    again = _resume_command(args)
     try:
         res = run_sweep(
             sweep,
@@ -96,11 +143,21 @@ def cmd_sweep(args: argparse.Namespace) -> None:
             resume=args.resume,
             retries=args.retries,
             progress=not args.quiet,
+            retry_failed=args.retry_failed,
+            run_timeout=args.run_timeout,
         )
-    except KeyboardInterrupt:
-        print(f"weightshift: finished runs are saved; continue with --resume --out {args.out}", file=sys.stderr)
-        raise
+    except (SweepStopped, SweepAborted) as exc:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C must not interrupt the exit
+        what = str(exc) if isinstance(exc, SweepStopped) else "aborted: runs in flight are lost"
+        saved = f"every finished run is saved in {args.out}"
+        print(f"weightshift: {what}; {saved}. Continue with: {again}", file=sys.stderr)
+        return 130
+    except SweepFailed as exc:
+        print(f"weightshift: {exc}: {again}", file=sys.stderr)
+        return 1
     s = res.stats
+    if s["retried_failed"]:
+        print(f"retried {s['retried_failed']} runs that had failed (--no-retry-failed keeps them as they are)")
     if not s["ran_now"]:
         print(f"nothing to do: all {s['runs']} runs are in {args.out}")
     else:
@@ -109,6 +166,14 @@ def cmd_sweep(args: argparse.Namespace) -> None:
             f"{s['runs_per_hour']:,.0f} runs/hour (mean run {s['mean_run_s']:.3f} s); {s['failed']} failed"
         )
     print(f"results: {args.out / 'results.parquet'}")
+    if s["failed"]:
+        print(
+            f"weightshift: {s['failed']} of {s['runs']} runs remain failed (see the error column of results.parquet);"
+            f" retry them with: {again}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def cmd_sweeps(_: argparse.Namespace) -> None:
@@ -121,10 +186,12 @@ def cmd_sweeps(_: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
-    from sim.batch.compare import compare, format_table
+    from sim.batch.compare import KEY_OUTPUTS, compare, format_table
+    from sim.outdir import check_writable
     from sim.params import parse_assignment
 
     overrides = dict(parse_assignment(a) for a in args.set)
+    check_writable(args.out)
     if args.draws:
         _compare_draws(args, overrides)
         return
@@ -134,6 +201,7 @@ def cmd_compare(args: argparse.Namespace) -> None:
         seed=args.seed,
         overrides=overrides,
         at=args.at,
+        outputs=args.outputs or KEY_OUTPUTS,
         workers=args.workers,
         backend=args.backend,
         scheduler=args.scheduler,
@@ -166,7 +234,7 @@ def _compare_draws(args: argparse.Namespace, overrides: dict) -> None:
     print(f"effects and runs written to {args.out}/ (effects.csv, runs.parquet)")
 
 
-def cmd_analyze(args: argparse.Namespace) -> None:
+def cmd_analyze(args: argparse.Namespace) -> int:
     from sim.batch.analysis import MEASURES, analyze
 
     a = analyze(args.dir, condition=args.condition, outputs=args.outputs, min_coverage=args.min_coverage)
@@ -186,6 +254,10 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     for note in a.notes:
         print(f"note: {note}")
     print(f"report: {args.dir / 'analysis' / 'report.md'}")
+    if a.indices.empty and a.design != "grid":
+        print("weightshift: no sensitivity indices could be computed (see the notes above)", file=sys.stderr)
+        return 1
+    return 0
 
 
 COMMANDS = {"sweep": cmd_sweep, "sweeps": cmd_sweeps, "compare": cmd_compare, "analyze": cmd_analyze}

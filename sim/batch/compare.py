@@ -28,15 +28,21 @@ from sim.calendar import month_index, month_label
 from sim.errors import InputError
 from sim.scenario import Scenario
 
-KEY_OUTPUTS = (
-    "usage_share_cn_open",
-    "usage_share_west_open",
-    "usage_share_closed",
-    "download_share_cn_open",
-    "startup_share_cn_among_open",
-    "best_capability_cn_open",
-    "best_capability_closed",
-    "welfare",
+# The default outputs, among the recorder's columns (`--outputs` picks any of `TS_COLUMNS`, which
+# come from `sim.recorder.COLUMNS`, so columns added to the model are selectable without a change here).
+KEY_OUTPUTS = tuple(
+    c
+    for c in (
+        "usage_share_cn_open",
+        "usage_share_west_open",
+        "usage_share_closed",
+        "download_share_cn_open",
+        "startup_share_cn_among_open",
+        "best_capability_cn_open",
+        "best_capability_closed",
+        "welfare",
+    )
+    if c in TS_COLUMNS
 )
 DEFAULT_AT = ("2027-12", "2030-12")
 

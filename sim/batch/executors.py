@@ -21,6 +21,7 @@ docs/sweeps.md). A `LocalCluster` is started without the variable; on any worker
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import logging
@@ -38,6 +39,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
+from sim.batch.safety import close_inherited_locks
 from sim.errors import InputError
 
 BACKENDS = ("local", "dask")
@@ -76,21 +78,38 @@ class Executor(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def abort(self) -> None:
+        """Stop now: drop the tasks in flight and end the workers without waiting for them."""
+        self.close()
+
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class BackendLost(RuntimeError):
+    """The backend itself is gone (e.g. the Dask scheduler died): no task can finish any more."""
 
 
 def _init_worker(parent: int) -> None:
     """Set up a pool worker: leave Ctrl-C to the parent, and die with it.
 
-    Ctrl-C: the parent stops submitting and saves what has finished. Dying with the parent: a
+    Ctrl-C (sent by the terminal to the whole process group): the parent stops submitting, lets
+    the runs in flight finish and saves them; a second one makes it kill the workers. SIGTERM
+    gets its default back (a fork inherits the sweep's stop handler), since the pool itself ends
+    a broken pool's workers with it. Dying with the parent: a
     forked worker holds copies of the task queue's pipe, so after a `kill -9` of the parent it
     would wait for tasks forever; on Linux the kernel kills it instead (PR_SET_PDEATHSIG).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the sweep's stop handler, forked with it
+    if parent:
+        close_inherited_locks()
     if parent and sys.platform.startswith("linux"):  # parent = 0: not forked by us (fork server)
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -111,6 +130,7 @@ class LocalExecutor(Executor):
         self.capacity = 2 * workers
         self._pool: ProcessPoolExecutor | None = None
         self._futures: dict[Future, int] = {}
+        self._procs: dict[int, Any] = {}  # pid -> multiprocessing.Process of the current pool
         self.restarts = 0
 
     def _context(self) -> multiprocessing.context.BaseContext:
@@ -147,13 +167,26 @@ class LocalExecutor(Executor):
     def busy(self) -> int:
         return len(self._futures)
 
+    def _death(self) -> str:
+        """How the pool's dead worker died, e.g. "worker pid 1234 killed by SIGKILL"."""
+        for pid, p in self._procs.items():
+            code = p.exitcode
+            if code is not None and code != 0:
+                how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                return f"worker pid {pid} {how}"
+        return "a worker process died"
+
     def poll(self, timeout: float) -> list[Outcome]:
         if not self._futures:
             return []
+        if self._pool is not None:
+            self._procs |= dict(getattr(self._pool, "_processes", None) or {})
         done, _ = wait(self._futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        death = ""
         if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
             # A worker died: the pool fails every task in flight. Collect them all, then start afresh.
             done, _ = wait(self._futures)
+            death = self._death()
             self._discard_pool()
         out = []
         for f in done:
@@ -162,7 +195,7 @@ class LocalExecutor(Executor):
             if exc is None:
                 out.append(Outcome(key, f.result()))
             elif isinstance(exc, BrokenProcessPool):
-                out.append(Outcome(key, crashed="a worker process died while this run was in flight"))
+                out.append(Outcome(key, crashed=death))
             else:
                 out.append(Outcome(key, error=f"{type(exc).__name__}: {exc}"))
         return out
@@ -171,11 +204,22 @@ class LocalExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+            self._procs = {}
             self.restarts += 1
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._futures.clear()
+
+    def abort(self) -> None:
+        """Kill the workers (SIGKILL: they ignore SIGINT) and return at once."""
+        if self._pool is not None:
+            for p in list((getattr(self._pool, "_processes", None) or {}).values()):
+                if p.is_alive():
+                    p.kill()
+            self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
         self._futures.clear()
 
@@ -266,7 +310,12 @@ class DaskExecutor(Executor):
         try:
             done, _ = dask_wait(list(self._futures), timeout=timeout, return_when="FIRST_COMPLETED")
         except TimeoutError:
+            self._check_scheduler()
             return []
+        except Exception as exc:  # the client lost its scheduler: distributed raises many kinds here
+            raise BackendLost(f"the Dask scheduler was lost ({type(exc).__name__})") from None
+        if any(f.status == "cancelled" for f in done):
+            self._check_scheduler()
         out = []
         for f in done:
             key = self._futures.pop(f)
@@ -286,6 +335,11 @@ class DaskExecutor(Executor):
             f.release()  # free the result on the worker now, or Dask may recompute it if that worker dies
         return out
 
+    def _check_scheduler(self) -> None:
+        """Raise BackendLost if the client has lost its scheduler (its futures are then cancelled)."""
+        if self.client.status != "running":
+            raise BackendLost(f"the Dask scheduler was lost (client {self.client.status})")
+
     def close(self) -> None:
         for f in self._futures:
             f.cancel()
@@ -293,6 +347,15 @@ class DaskExecutor(Executor):
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+    def abort(self) -> None:
+        """Drop the tasks in flight and shut down quickly (bounded waits)."""
+        self._futures.clear()
+        with contextlib.suppress(Exception):
+            self.client.close(timeout=1)
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.close(timeout=1)
 
 
 def check_backend(backend: str = "local", workers: int = 1, scheduler: str | None = None) -> None:

@@ -20,7 +20,12 @@ from sim.errors import InputError
 from sim.recorder import COLUMNS
 
 TS_COLUMNS = tuple(c for c in COLUMNS["timeseries"] if c != "month")
-DEFAULT_COLUMNS = ("usage_share_cn_open", "usage_share_west_open", "usage_share_closed", "startup_share_cn_among_open")
+# Defaults among the recorder's columns; a sweep file's `outputs.columns` may name any of TS_COLUMNS.
+DEFAULT_COLUMNS = tuple(
+    c
+    for c in ("usage_share_cn_open", "usage_share_west_open", "usage_share_closed", "startup_share_cn_among_open")
+    if c in TS_COLUMNS
+)
 STATS = ("mean", "min", "max", "final")
 _CONDITION = re.compile(r"^\s*(\S+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
 

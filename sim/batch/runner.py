@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 import traceback
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,12 @@ import numpy as np
 import pandas as pd
 
 from sim import api
-from sim.batch.executors import Executor, check_backend, make_executor
+from sim.batch.deadline import Deadline, RunTimeout
+from sim.batch.executors import BackendLost, Executor, check_backend, make_executor
+from sim.batch.safety import LOCK, FolderLock, Interrupts, SweepFailed, SweepStopped
 from sim.batch.sweep import TS_COLUMNS, Sweep, Task, load, salib_problem
-from sim.errors import FileProblem
+from sim.errors import FileProblem, InputError
+from sim.outdir import check_writable, disk_full
 
 FAULTS_ENV = "WEIGHTSHIFT_FAULTS"  # fault injection for the crash tests (see `inject_faults`)
 JOURNAL, TS_FILE, MANIFEST, DESIGN, RESULTS = (
@@ -56,6 +60,7 @@ class TaskResult:
     error: str | None = None
     elapsed: float = 0.0
     timeseries: np.ndarray | None = None
+    final: bool = False  # failed in a way a retry would not mend (a timeout)
 
 
 def inject_faults(run_id: int) -> None:
@@ -63,7 +68,8 @@ def inject_faults(run_id: int) -> None:
 
     {"raise": [ids]}: the run raises; {"kill": [ids]}: its worker is killed every time;
     {"kill_once": [ids], "dir": path}: killed the first time only (a marker file records it);
-    {"sleep": seconds}: every run sleeps first (to give a test time to kill a sweep).
+    {"sleep": seconds}: every run sleeps first (to give a test time to kill a sweep);
+    {"hang": [ids]}: the run never ends (for --run-timeout).
     """
     spec = os.environ.get(FAULTS_ENV)
     if not spec:
@@ -80,21 +86,37 @@ def inject_faults(run_id: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if run_id in faults.get("kill", ()):
         os.kill(os.getpid(), signal.SIGKILL)
+    while run_id in faults.get("hang", ()):
+        time.sleep(0.01)
 
 
 def run_task(task: Task) -> TaskResult:
-    """Run one task in a worker. Model errors come back as a failed result, never as an exception."""
+    """Run one task in a worker. Model errors come back as a failed result, never as an exception.
+
+    A run that exceeds `task.timeout` seconds comes back failed with a `RunTimeout` error and
+    `final` set: retrying a run that hangs would only hold the worker longer.
+    """
     t0 = time.perf_counter()
     try:
-        inject_faults(task.run_id)
-        res = api.run(task.scenario, seed=task.seed, overrides=task.overrides)
+        with Deadline(task.timeout) as limit:
+            inject_faults(task.run_id)
+            res = api.run(task.scenario, seed=task.seed, overrides=task.overrides)
+            limit.finish()
         outputs = task.outputs.extract(res.timeseries)
         ts = res.timeseries[list(TS_COLUMNS)].to_numpy(dtype=float) if task.keep_timeseries else None
         return TaskResult(task.run_id, True, outputs, None, time.perf_counter() - t0, ts)
+    except RunTimeout:
+        error = f"RunTimeout: the run took longer than --run-timeout {task.timeout:g} s and was stopped"
+        return TaskResult(task.run_id, False, error=error, elapsed=time.perf_counter() - t0, final=True)
     except Exception as exc:
         where = traceback.extract_tb(exc.__traceback__)[-1]
         error = f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
         return TaskResult(task.run_id, False, error=error.replace("\n", " ")[:500], elapsed=time.perf_counter() - t0)
+
+
+def _ids(keys: Iterable[int]) -> str:
+    keys = sorted(keys)
+    return ", ".join(map(str, keys[:10])) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
 
 
 def drive(
@@ -104,46 +126,64 @@ def drive(
     record: Callable[[TaskResult, int], None],
     retries: int = 2,
     tick: Callable[[], None] | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    notify: Callable[[str], None] = lambda message: None,
 ) -> None:
     """Run every key's task on `executor`, calling `record(result, attempts)` once per key.
 
-    Keeps `executor.capacity` tasks in flight; retries failures; isolates worker crashes.
+    Keeps `executor.capacity` tasks in flight; retries failures; isolates worker crashes and
+    reports them through `notify`. Once `stop()` is true, no task is handed out any more and
+    `drive` returns when the tasks in flight have finished (and been recorded).
     """
     pending, suspects = deque(keys), deque()
     attempts: Counter[int] = Counter()
     alone: int | None = None  # the suspect running by itself, if any
 
-    def give_up_or_retry(key: int, error: str, queue: deque) -> None:
+    def give_up_or_retry(key: int, error: str, queue: deque, final: bool = False) -> None:
         attempts[key] += 1
-        if attempts[key] > retries:
+        if final or attempts[key] > retries:
             record(TaskResult(key, False, error=error), attempts[key])
         else:
             queue.appendleft(key)
 
-    while pending or suspects or executor.busy():
-        if suspects or alone is not None:
-            if suspects and not executor.busy():
-                alone = suspects.popleft()
-                executor.submit(alone, make_task(alone))
-        else:
-            while pending and executor.busy() < executor.capacity:
-                key = pending.popleft()
-                executor.submit(key, make_task(key))
+    while ((pending or suspects) and not stop()) or executor.busy():
+        if not stop():
+            if suspects or alone is not None:
+                if suspects and not executor.busy():
+                    alone = suspects.popleft()
+                    executor.submit(alone, make_task(alone))
+            else:
+                while pending and executor.busy() < executor.capacity:
+                    key = pending.popleft()
+                    executor.submit(key, make_task(key))
+        crashed = []
         for o in executor.poll(0.2):
             was_alone, alone = o.key == alone, None if o.key == alone else alone
             if o.crashed is not None:
                 if o.certain:
+                    notify(f"run {o.key} killed every worker that ran it; recorded as failed")
                     record(TaskResult(o.key, False, error=f"WorkerDied: {o.crashed}"), attempts[o.key] + 1)
                 elif was_alone:
+                    final = attempts[o.key] + 1 > retries
+                    then = "recorded as failed" if final else "retrying it"
+                    notify(f"run {o.key} crashed its worker when run alone ({o.crashed}); {then}")
                     give_up_or_retry(o.key, f"WorkerDied: {o.crashed}", suspects)
                 else:
+                    crashed.append(o)
                     suspects.append(o.key)
             elif o.error is not None:
                 give_up_or_retry(o.key, o.error, pending)
             elif not o.value.ok:
-                give_up_or_retry(o.key, o.value.error, pending)
+                if o.value.final:
+                    notify(f"run {o.key} failed: {o.value.error}")
+                give_up_or_retry(o.key, o.value.error, pending, o.value.final)
             else:
                 record(o.value, attempts[o.key] + 1)
+        if crashed:
+            notify(
+                f"a worker process died ({crashed[0].crashed}) while runs {_ids(o.key for o in crashed)} were in "
+                "flight; rerunning them one at a time to find the run that crashed it"
+            )
         if tick:
             tick()
 
@@ -154,7 +194,7 @@ class Journal:
     def __init__(self, out: Path) -> None:
         self.path, self.ts_path = out / JOURNAL, out / TS_FILE
         self.records = self._recover()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._ts_fd: int | None = None
 
     @staticmethod
@@ -165,7 +205,7 @@ class Journal:
         for line in data[: data.rfind(b"\n") + 1].splitlines():
             rec = json.loads(line)
             old = records.get(rec["run_id"])
-            if old is None or (rec["ok"] and not old["ok"]):
+            if old is None or not old["ok"]:  # the latest attempt, unless an earlier one was ok
                 records[rec["run_id"]] = rec
         return records
 
@@ -193,13 +233,15 @@ class Journal:
             "attempts": attempts,
             "elapsed": round(result.elapsed, 6),
         }
-        _write_all(self._fd, (json.dumps(rec) + "\n").encode())
+        _write_all(self._fd, (json.dumps(rec) + "\n").encode())  # type: ignore[arg-type]
         self.records[result.run_id] = rec
 
     def close(self) -> None:
-        os.close(self._fd)
-        if self._ts_fd is not None:
-            os.close(self._ts_fd)
+        """Close the files (again: a no-op)."""
+        for fd in (self._fd, self._ts_fd):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._ts_fd = None
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -231,9 +273,14 @@ def _ts_complete_length(path: Path) -> int:
 
 
 def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Write `path` whole or not at all; the temporary file never outlives a failure (a full disk)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def results_table(sweep: Sweep, records: Mapping[int, Mapping[str, Any]]) -> pd.DataFrame:
@@ -306,7 +353,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _prepare(out: Path, sweep: Sweep, resume: bool) -> dict[str, Any]:
-    """Check the output folder against `resume` before anything is written; return the manifest."""
+    """Check the (locked) output folder against `resume` before anything is written; return the manifest."""
     manifest = {
         "version": MANIFEST_VERSION,
         "name": sweep.name,
@@ -328,26 +375,33 @@ def _prepare(out: Path, sweep: Sweep, resume: bool) -> dict[str, Any]:
     if resume:
         if not existing.exists():
             raise FileProblem(str(out), "--resume needs a folder holding a sweep started earlier (no sweep.json here)")
-        old = json.loads(existing.read_text())
+        try:
+            old = json.loads(existing.read_text())
+        except (OSError, ValueError) as exc:
+            raise FileProblem(str(existing), f"cannot be read ({exc}); start the sweep in a new folder") from None
         for key, value in manifest["identity"].items():
             if old.get("identity", {}).get(key) != value:
                 same = "resume with the same file, --samples, --reps and --set"
                 raise FileProblem(str(existing), f"was made by a different sweep (its {key} section differs); {same}")
-    elif out.exists() and any(out.iterdir()):
+    elif any(p.name != LOCK for p in out.iterdir()):
         what = "holds a sweep already; add --resume to continue it" if existing.exists() else "is not empty"
         raise FileProblem(str(out), f"{what} (--out needs a new or empty folder)")
     return manifest
 
 
 def _write_start(out: Path, sweep: Sweep, manifest: dict[str, Any]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    """The design and the manifest, each written atomically, before any run starts."""
     design = sweep.table.copy()
     for j, f in enumerate(sweep.factors):
         design[f"raw:{f.name}"] = sweep.raw_design[:, j]
     _atomic_parquet(design, out / DESIGN)
-    tmp = out / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / MANIFEST)
+    tmp = out / f".{MANIFEST}.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(manifest, indent=1))
+        os.replace(tmp, out / MANIFEST)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class ProgressBar:
@@ -392,6 +446,14 @@ class ProgressBar:
             self.last = time.monotonic()
             self.bar.refresh()
 
+    def say(self, message: str) -> None:
+        """Tell the user something (above the bar when there is one), on stderr."""
+        if self.bar is not None:
+            self.bar.console.print(f"weightshift: {message}", markup=False, highlight=False)
+            self.bar.refresh()
+        else:
+            print(f"weightshift: {message}", file=sys.stderr, flush=True)
+
     def stop(self) -> None:
         if self.bar is not None:
             self.bar.refresh()
@@ -411,11 +473,21 @@ def run_sweep(
     sets: Mapping[str, Any] | Iterable[str] | None = None,
     retries: int = 2,
     progress: bool = False,
+    retry_failed: bool = True,
+    run_timeout: float | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Run (or, with `resume=True`, continue) a sweep into folder `out` and return its results.
 
     `samples`, `reps` and `sets` override the file's sample count, replications and fixed
     parameters (only when `sweep` is a file or name). Results: `out/results.parquet`.
+    `retry_failed`: a resume reruns the runs recorded as failed. `run_timeout`: seconds after
+    which a run is stopped and recorded as failed. `notify` receives one-line notices (a worker
+    crash, a stop request); by default they go to stderr.
+
+    Raises FileProblem (one line) for an unusable or busy folder or a full disk, SweepFailed if
+    the backend is lost, SweepStopped after a first Ctrl-C or SIGTERM (finished runs saved), and
+    SweepAborted after a second one (see `sim.batch.safety`).
     """
     if not isinstance(sweep, Sweep):
         sweep = load(sweep, samples=samples, reps=reps, sets=sets)
@@ -424,32 +496,25 @@ def run_sweep(
             "samples, reps and sets apply when the sweep is given as a file; pass sim.batch.sweep.load(...)"
         )
     check_backend(backend, workers, scheduler)
-    out = Path(out)
-    manifest = _prepare(out, sweep, resume)
-    t0 = time.perf_counter()
-    done = Journal.read(out / JOURNAL) if resume else {}
-    todo = [r for r in range(sweep.n_runs) if r not in done]
-    executor = make_executor(run_task, backend, workers, scheduler) if todo else None  # may fail: write nothing yet
-    startup = time.perf_counter() - t0
-    try:
-        if not resume or not (out / DESIGN).exists():
-            _write_start(out, sweep, manifest)
-        journal = Journal(out)
-        failed = sum(not r["ok"] for r in journal.records.values())
-        bar = ProgressBar(sweep.n_runs, sweep.n_runs - len(todo), failed, progress and bool(todo))
-
-        def record(result: TaskResult, attempts: int) -> None:
-            journal.append(result, attempts)
-            bar.advance(result.ok)
-
+    if run_timeout is not None and not (isinstance(run_timeout, int | float) and run_timeout > 0):
+        raise InputError("--run-timeout", "run_timeout", run_timeout, "a number of seconds > 0")
+    out = check_writable(out)
+    with FolderLock(out) as lock:
+        manifest = _prepare(out, sweep, resume)
+        t0 = time.perf_counter()
+        done = Journal.read(out / JOURNAL) if resume else {}
+        todo = [r for r in range(sweep.n_runs) if r not in done or (retry_failed and not done[r]["ok"])]
+        executor = make_executor(run_task, backend, workers, scheduler) if todo else None  # may fail: nothing written
+        startup = time.perf_counter() - t0
         try:
+            if not resume or not (out / DESIGN).exists():
+                _write_start(out, sweep, manifest)
+            lock.keep()
+            journal, df = _execute(out, sweep, todo, executor, retries, progress, run_timeout, notify)
+        except BaseException:
             if executor is not None:
-                drive(todo, sweep.task, executor, record, retries, bar.tick)
-        finally:
-            bar.stop()
-            journal.close()
-            df = compact(out, sweep, journal.records)
-    finally:
+                executor.abort()
+            raise
         if executor is not None:
             executor.close()
     wall = time.perf_counter() - t0
@@ -457,6 +522,7 @@ def run_sweep(
     stats = {
         "runs": sweep.n_runs,
         "ran_now": len(todo),
+        "retried_failed": sum(1 for r in todo if r in done),
         "failed": int((df.status == "failed").sum()),
         "wall_s": wall,
         "startup_s": startup,  # starting the backend (a Dask cluster; a process pool forks lazily)
@@ -466,6 +532,63 @@ def run_sweep(
         "workers": getattr(executor, "workers", workers),
     }
     return SweepResult(df, out, sweep, stats)
+
+
+def _execute(
+    out: Path,
+    sweep: Sweep,
+    todo: list[int],
+    executor: Executor | None,
+    retries: int,
+    progress: bool,
+    timeout: float | None,
+    notify: Callable[[str], None] | None,
+) -> tuple[Journal, pd.DataFrame]:
+    """Run `todo` into the journal, then compact it; turn a full disk or a lost backend into one line."""
+    journal = Journal(out)
+    again = set(todo)
+    failed = sum(not r["ok"] for k, r in journal.records.items() if k not in again)
+    bar = ProgressBar(sweep.n_runs, sweep.n_runs - len(todo), failed, progress and bool(todo))
+    say = notify or bar.say
+
+    def record(result: TaskResult, attempts: int) -> None:
+        journal.append(result, attempts)
+        bar.advance(result.ok)
+
+    def make_task(run_id: int) -> Task:
+        task = sweep.task(run_id)
+        return replace(task, timeout=timeout) if timeout else task
+
+    try:
+        with Interrupts(say) as stop:
+            if executor is not None:
+                drive(todo, make_task, executor, record, retries, bar.tick, lambda: stop.stopping, say)
+        bar.stop()
+        journal.close()
+        df = compact(out, sweep, journal.records)
+    except BackendLost as exc:
+        journal.close()
+        compact(out, sweep, journal.records)
+        ok = sum(r["ok"] for r in journal.records.values())
+        raise SweepFailed(
+            f"{exc}: the {ok} finished runs are safe in {out}; when the scheduler is back, "
+            "continue with the same command plus --resume"
+        ) from None
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        raise FileProblem(
+            str(out),
+            f"the disk is full ({exc.strerror}); the {len(journal.records)} finished runs are kept in {JOURNAL}: "
+            "free some space and continue with the same command plus --resume",
+        ) from None
+    finally:
+        bar.stop()
+        journal.close()
+    if stop.stopping:
+        left = sweep.n_runs - len(journal.records)
+        raise SweepStopped(f"stopped: {len(journal.records)} runs saved, {left} to go")
+    return journal, df
 
 
 def read_results(out: str | Path) -> pd.DataFrame:

@@ -14,7 +14,7 @@ makes results identical for any worker count or backend, and resumption exact.
 from __future__ import annotations
 
 import itertools
-import tomllib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from sim import scenario as scenarios
+from sim import tomlfile
 from sim.batch.outputs import STATS, TS_COLUMNS, Condition, Outputs, parse_condition
 from sim.calendar import month_index
 from sim.errors import FileProblem, InputError
@@ -116,6 +117,7 @@ class Task:
     overrides: dict[str, Any]
     outputs: Outputs
     keep_timeseries: bool = False
+    timeout: float | None = None  # seconds (--run-timeout); None: no limit
 
 
 def run_seed(sweep_seed: int, key: int, common: bool = True) -> int:
@@ -146,7 +148,8 @@ class Sweep:
 
     @property
     def n_points(self) -> int:
-        return len(self.raw_design)
+        """Design points, counted from the design's formula (nothing is sampled or allocated)."""
+        return planned_points(self.factors, self.design)
 
     @property
     def n_runs(self) -> int:
@@ -221,6 +224,23 @@ class Sweep:
         }
 
 
+def planned_points(factors: Sequence[Factor], design: Design) -> int:
+    """How many points `sample` returns, computed without sampling (a huge design costs nothing here).
+
+    grid: the product of the levels (capped by samples); lhs: samples; sobol: samples x (d + 2),
+    or x (2d + 2) with second-order indices; morris: samples (trajectories) x (d + 1).
+    """
+    d, n = len(factors), design.samples or 0
+    if design.kind == "grid":
+        full = math.prod(len(f.values) if f.values is not None else int(f.levels or 0) for f in factors)
+        return min(full, design.samples) if design.samples else full
+    if design.kind == "sobol":
+        return n * (2 * d + 2 if design.second_order else d + 2)
+    if design.kind == "morris":
+        return n * (d + 1)
+    return n
+
+
 def sample(factors: Sequence[Factor], design: Design) -> np.ndarray:
     """The raw design matrix: a full (or capped) grid, or SALib/scipy samples from the design seed."""
     d = len(factors)
@@ -259,9 +279,15 @@ def salib_problem(sweep: Sweep) -> dict[str, Any]:
 
 def find(name_or_path: str | Path) -> Path:
     """A sweep file given as a path, or as a name in the shipped `scenarios/sweeps/` folder."""
+    text = str(name_or_path)
+    if not text.strip() or "\x00" in text:
+        raise FileProblem(repr(text)[:80], "not a sweep name or path")
     p = Path(name_or_path)
-    if p.suffix == ".toml" or p.exists():
-        return p
+    try:
+        if p.suffix == ".toml" or p.exists():
+            return p
+    except (OSError, ValueError) as exc:
+        raise FileProblem(text[:80], f"not a usable path ({exc})") from None
     return SWEEP_DIR / f"{name_or_path}.toml"
 
 
@@ -341,14 +367,13 @@ def _pairs(sets: Mapping[str, Any] | Iterable[str]) -> list[tuple[str, Any]]:
 
 
 def _read(path: Path) -> dict:
-    if not path.is_file():
-        raise FileProblem(str(path), f"no such sweep file (shipped sweeps: {', '.join(available())})")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise FileProblem(str(path), f"not valid TOML: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileProblem(str(path), f"cannot be read: {exc}") from None
+        exists = path.is_file()
+    except (OSError, ValueError) as exc:
+        raise FileProblem(str(path)[:80], f"not a usable path ({exc})") from None
+    if not exists:
+        raise FileProblem(str(path), f"no such sweep file (shipped sweeps: {', '.join(available())})")
+    return tomlfile.read(path, "sweep")
 
 
 def _keys(doc: Mapping[str, Any], allowed: Sequence[str], where: str, prefix: str = "") -> None:
@@ -368,9 +393,13 @@ def _scenario(ref: str, sweep_path: Path) -> Scenario:
     """The base scenario: a shipped name, a path, or a path relative to the sweep file."""
     p = Path(ref)
     beside = sweep_path.parent / p
-    if not p.is_absolute() and not p.exists() and beside.exists():
-        return scenarios.load(beside)
-    if not ref.strip() or not scenarios.find(ref).is_file():
+    try:
+        if len(ref) <= scenarios.MAX_PATH and not p.is_absolute() and not p.exists() and beside.exists():
+            return scenarios.load(beside)
+        usable = bool(ref.strip()) and len(ref) <= scenarios.MAX_PATH and scenarios.find(ref).is_file()
+    except (OSError, ValueError):
+        usable = False
+    if not usable:
         allowed = f"a shipped scenario ({', '.join(scenarios.available())}) or a .toml path"
         raise InputError(str(sweep_path), "scenario", ref, allowed)
     return scenarios.load(ref)
@@ -425,8 +454,8 @@ def _factor_spec(spec: Any, where: str, key: str, design: str) -> dict[str, Any]
     if "low" not in spec or "high" not in spec:
         raise InputError(where, key, spec, shape)
     for k in ("low", "high"):
-        if isinstance(spec[k], bool) or not isinstance(spec[k], int | float):
-            raise InputError(where, f"{key}.{k}", spec[k], "a number")
+        if isinstance(spec[k], bool) or not isinstance(spec[k], int | float) or not math.isfinite(spec[k]):
+            raise InputError(where, f"{key}.{k}", spec[k], "a finite number")
     if not spec["low"] < spec["high"]:
         raise InputError(where, f"{key}.high", spec["high"], f"a number above low = {spec['low']}")
     if design == "grid" and "levels" not in spec:
