@@ -44,7 +44,7 @@ from scipy.linalg import solve_triangular
 from scipy.special import logsumexp
 from threadpoolctl import threadpool_limits
 
-from calibration.priors import Prior
+from calibration.priors import LogitRV, Prior
 from calibration.summaries import ess
 
 DB_NAME = "abc.db"
@@ -127,14 +127,17 @@ def _close_journal(folder: str) -> None:
 
 @dataclass(frozen=True)
 class CachedModel:
-    """pyabc's model: runs `simulate` at the proposed parameters, or reads the journal on resume."""
+    """pyabc's model: runs `simulate` at the proposed parameters, or reads the journal on resume.
+
+    pyabc works on the logit scale of each prior's support (`LogitRV`); `simulate` gets values."""
 
     simulate: Callable[[dict[str, float], int], dict[str, float]]
     seed: int
     journal: str
+    scales: dict[str, LogitRV]
 
     def __call__(self, par: Any) -> dict[str, float]:
-        point = {k: float(par[k]) for k in sorted(par.keys())}
+        point = {k: self.scales[k].to_x(float(par[k])) for k in sorted(par.keys())}
         key = _key(point, self.seed)
         done = _cache(self.journal)
         if key in done:
@@ -163,6 +166,7 @@ def _simulate_seeded(task: tuple[bytes, np.ndarray]) -> Any:
 def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     threadpool_limits(1)  # one BLAS thread per process: threads only fight over two cores
+    logging.getLogger("ABC").setLevel(logging.ERROR)  # as in run_abc
 
 
 class CholeskyNormalTransition(pyabc.MultivariateNormalTransition):
@@ -278,11 +282,11 @@ class AbcResult:
     fresh_runs: int  # model runs actually executed in this call
 
 
-def _posterior(history: pyabc.History) -> pd.DataFrame:
+def _posterior(history: pyabc.History, scales: dict[str, LogitRV]) -> pd.DataFrame:
     pop = history.get_population(t=history.max_t)
     w = np.array([p.weight for p in pop.particles], dtype=float)
     rows = [
-        dict(p.parameter)
+        {k: scales[k].to_x(float(v)) for k, v in p.parameter.items()}
         | {"weight": wi, "distance": p.distance}
         | {f"sim_{k}": float(np.asarray(v)) for k, v in p.sum_stat.items()}
         for p, wi in zip(pop.particles, w / w.sum(), strict=True)
@@ -330,9 +334,10 @@ def run_abc(
     before = len(read_journal(workdir))
     _cache(folder)  # loaded before the workers fork, so they inherit it
     sampler = SeededSampler(settings, workers, progress)
-    prior = pyabc.Distribution(**{name: p.rv() for name, p in problem.priors.items()})
+    scales = {name: p.logit_rv() for name, p in problem.priors.items()}
+    prior = pyabc.Distribution(**scales)
     abc = pyabc.ABCSMC(
-        models=CachedModel(problem.simulate, settings.seed, folder),
+        models=CachedModel(problem.simulate, settings.seed, folder, scales),
         parameter_priors=prior,
         distance_function=problem.distance,
         population_size=settings.population,
@@ -362,4 +367,4 @@ def run_abc(
     if history.max_t < 0:
         raise RuntimeError("the budget ran out before the first generation was complete")
     fresh = len(read_journal(workdir)) - before
-    return AbcResult(_posterior(history), _generations(history), sampler.used, fresh)
+    return AbcResult(_posterior(history, scales), _generations(history), sampler.used, fresh)

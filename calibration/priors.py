@@ -97,6 +97,40 @@ class Truncated(RVBase):
         return f"<Truncated {self.dist} on [{self.low:g}, {self.high:g}]>"
 
 
+class LogitRV(RVBase):
+    """A Truncated prior seen through u = logit((x - low) / (high - low)): unbounded, so the fit's
+    perturbations never leave the support (in tens of bounded dimensions, redrawing the ones that
+    did cost thousands of tries per particle). Densities carry the Jacobian, so importance weights
+    computed in u are the weights of the x sample."""
+
+    def __init__(self, base: Truncated) -> None:
+        self.base = base
+        self.width = base.high - base.low
+
+    def to_x(self, u: float) -> float:
+        return self.base.low + self.width / (1.0 + math.exp(-max(min(u, 700.0), -700.0)))
+
+    def to_u(self, x: float) -> float:
+        p = min(max((x - self.base.low) / self.width, 1e-12), 1 - 1e-12)
+        return math.log(p / (1 - p))
+
+    def copy(self) -> LogitRV:
+        return LogitRV(self.base.copy())
+
+    def rvs(self, *args: Any, **kwargs: Any) -> float:
+        return self.to_u(self.base.rvs())
+
+    def pdf(self, u: float, *args: Any, **kwargs: Any) -> float:
+        s = 1.0 / (1.0 + math.exp(-max(min(float(u), 700.0), -700.0)))
+        return self.base.pdf(self.base.low + self.width * s) * self.width * s * (1 - s)
+
+    def pmf(self, x: float, *args: Any, **kwargs: Any) -> float:
+        return 0.0  # continuous
+
+    def cdf(self, u: float, *args: Any, **kwargs: Any) -> float:
+        return self.base.cdf(self.to_x(float(u)))
+
+
 def _frozen(dist: str, a: Mapping[str, float]) -> Any:
     if dist == "uniform":
         return stats.uniform(loc=a["low"], scale=a["high"] - a["low"])
@@ -121,6 +155,10 @@ class Prior:
 
     def rv(self) -> Truncated:
         return Truncated(self.dist, self.args, self.low, self.high)
+
+    def logit_rv(self) -> LogitRV:
+        """The prior on the logit scale of [low, high], where the fit works (see LogitRV)."""
+        return LogitRV(self.rv())
 
     def sd(self) -> float:
         """Standard deviation of the (truncated) prior: the yardstick of identifiability."""

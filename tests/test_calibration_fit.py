@@ -45,7 +45,7 @@ def _moments(post: pd.DataFrame) -> tuple[float, float]:
 
 
 def test_the_wrapper_recovers_a_conjugate_normal_posterior(tmp_path):
-    settings = AbcSettings(population=250, batch=50, budget=5000, min_epsilon=0.05, seed=11)
+    settings = AbcSettings(population=400, batch=100, budget=8000, min_epsilon=0.05, seed=11)
     res = run_abc(TOY, settings, tmp_path, workers=1)
     mean, sd = _moments(res.posterior)
     assert abs(mean - POST_MEAN) < 0.1, mean
