@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from calibration.predictive import group_tables
 from calibration.report import write_report
@@ -11,6 +12,7 @@ from calibration.summaries import conditional_sd
 from calibration.targets import load_targets
 
 
+@pytest.mark.usefixtures("stub_posterior")
 def test_the_report_writes_coverage_identifiability_projection_and_drivers(tmp_path):
     md = write_report(tmp_path, draws=50, workers=2, overrides={"n_developers": 300, "months": 40})
     text = md.read_text(encoding="utf-8")

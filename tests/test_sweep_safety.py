@@ -219,7 +219,13 @@ def test_run_out_replaces_the_whole_folder_and_writes_provenance(tmp_path, capsy
     assert main([*base, "--seed", "5", "--no-parquet"]) == 0
     capsys.readouterr()
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["families.csv", "provenance.json", "regions.csv", "timeseries.csv"]  # no stale Parquet
+    assert names == [
+        "families.csv",
+        "provenance.json",
+        "regions.csv",
+        "segments.csv",
+        "timeseries.csv",
+    ]  # no stale Parquet
     info = json.loads((out / "provenance.json").read_text())
     assert (
         info["seed"] == 5

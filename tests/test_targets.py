@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import sim
+from calibration.abc import AbcSettings
 from calibration.fit import Settings, fit
 from calibration.targets import (
     KINDS,
@@ -288,7 +289,7 @@ def test_a_fit_on_a_column_the_model_does_not_record_is_refused_before_writing(t
     with pytest.raises(InputError, match=r"ghost\.compute\.column = 'no_such_column'"):
         require_columns((t,))
     with pytest.raises(InputError):
-        fit(Settings(targets=(t,), budget=4), workers=1, resume=False, out=tmp_path)
+        fit(Settings(targets=(t,), abc=AbcSettings(budget=4)), workers=1, resume=False, out=tmp_path)
     assert not any(tmp_path.iterdir())
 
 

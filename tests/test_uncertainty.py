@@ -10,6 +10,8 @@ from sim.batch.compare import KEY_OUTPUTS, compare_draws
 from sim.cli import main
 from sim.ensemble import draw_parameters, run_draws
 
+pytestmark = pytest.mark.usefixtures("stub_posterior")  # the --draws machinery, on a stand-in posterior
+
 SMALL = {"n_developers": 300, "months": 40}  # to 2026-04: past the 2026-01 policies of regulatory_fragmentation
 
 
