@@ -361,6 +361,7 @@ def test_good_scenario_checks_and_runs_and_writes_output(tmp_path, capsys):
         "families.csv",
         "provenance.json",
         "regions.csv",
+        "segments.csv",
         "timeseries.csv",
     ]
 
