@@ -131,14 +131,27 @@ def compare(
     last month); the bands cover every month. Runs that fail even after retries drop their
     replication from every scenario, so the differences stay paired.
     """
-    if len(refs) < 2:
-        raise InputError(
-            "compare", "scenarios", list(map(str, refs)), "at least two scenarios (the first is the reference)"
-        )
+    _check_refs(refs)
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 2:
         raise InputError("--reps", "reps", reps, "a whole number >= 2 (intervals need two paired runs)")
     if not 0 < level < 1:
         raise InputError("--level", "level", level, "a number in (0, 1)")
+    scs, labels, overrides, months, at = _prepare(refs, outputs, overrides, at)
+    seeds = [run_seed(seed, r) for r in range(reps)]
+    per_rep = [overrides] * reps
+    data, good = _paired_runs(scs, labels, seeds, per_rep, outputs, months, workers, backend, scheduler, progress)
+    return _summarise(labels, data, [seeds[r] for r in good], good, list(outputs), at, level)
+
+
+def _check_refs(refs: Sequence) -> None:
+    if len(refs) < 2:
+        raise InputError(
+            "compare", "scenarios", list(map(str, refs)), "at least two scenarios (the first is the reference)"
+        )
+
+
+def _prepare(refs: Sequence, outputs: Sequence[str], overrides: Mapping | None, at: Sequence[str] | None) -> tuple:
+    """Checked outputs, loaded scenarios with their labels, overrides, the common horizon and table months."""
     for name in outputs:
         if name not in TS_COLUMNS:
             raise InputError("--outputs", "output", name, f"one of {', '.join(TS_COLUMNS)}")
@@ -147,11 +160,7 @@ def compare(
     labels = [_label(r, used) for r in refs]
     overrides = dict(overrides or {})
     months = min(sc.params(overrides, "--set")["months"] for sc in scs)
-    at = _months(at, months)
-    seeds = [run_seed(seed, r) for r in range(reps)]
-    per_rep = [overrides] * reps
-    data, good = _paired_runs(scs, labels, seeds, per_rep, outputs, months, workers, backend, scheduler, progress)
-    return _summarise(labels, data, [seeds[r] for r in good], good, list(outputs), at, level)
+    return scs, labels, overrides, months, _months(at, months)
 
 
 def _paired_runs(
@@ -337,21 +346,10 @@ def compare_draws(
     """
     from sim.ensemble import draw_parameters, draw_seed
 
-    if len(refs) < 2:
-        raise InputError(
-            "compare", "scenarios", list(map(str, refs)), "at least two scenarios (the first is the reference)"
-        )
+    _check_refs(refs)
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
         raise InputError("--draws", "draws", draws, "a whole number >= 2 (a band needs several draws)")
-    for name in outputs:
-        if name not in TS_COLUMNS:
-            raise InputError("--outputs", "output", name, f"one of {', '.join(TS_COLUMNS)}")
-    used: set[str] = set()
-    scs = [r if isinstance(r, Scenario) else scenarios.load(r) for r in refs]
-    labels = [_label(r, used) for r in refs]
-    overrides = dict(overrides or {})
-    months = min(sc.params(overrides, "--set")["months"] for sc in scs)
-    at = _months(at, months)
+    scs, labels, overrides, months, at = _prepare(refs, outputs, overrides, at)
     params = draw_parameters(draws, seed)
     seeds = [draw_seed(seed, i) for i in range(draws)]
     per_draw = [p | overrides for p in params]
