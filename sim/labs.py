@@ -63,7 +63,7 @@ class Lab(mesa.Agent):
         self.launched = self.improved = False
         self.first_month = int(w.first_release[family])
         self.next_release = self.first_month
-        self.cost = self.price = self.markup = math.nan
+        self.cost = self.price = self.markup = self.list_price = math.nan
 
     # --- compute ------------------------------------------------------------------------------
 
@@ -155,6 +155,8 @@ class Lab(mesa.Agent):
             new = min(new, fx.weight_cap[self.family])
             self.publishing = self.open_value(fx, new, best_open_other) > 0.0
         self.next_release = t + max(1, round(cadence))
+        if not self.publishing and not self.available:
+            self.next_release = t + 1  # a line that has never published reconsiders every month
         if not self.publishing or (new <= self.capability and self.available):
             return
         self.launched = not self.available
@@ -192,7 +194,7 @@ class Lab(mesa.Agent):
 
     # --- prices -------------------------------------------------------------------------------
 
-    def set_price(self, fx: Effects, t: int, chip_cost: float, best_open: float) -> None:
+    def set_price(self, fx: Effects, t: int, chip_cost: float, best_open: float, top: float) -> None:
         """Serving cost x (1 + markup); a closed lab's markup grows with its lead over open models.
 
         A token of the lab's current model costs less with better hardware and with know-how ahead
@@ -200,25 +202,47 @@ class Lab(mesa.Agent):
         premium serves it more efficiently), and more with dearer chips. Frontier know-how itself goes
         into more capable models rather than cheaper tokens of the current one, so the frontier's
         price falls with hardware and competition, not by Epoch's 10-100x a year for a fixed
-        capability. Model size is not priced: mixture-of-experts models decouple the parameters a
-        token uses from training compute (DeepSeek V3: 37B of 671B active, RISE), so a lab cut off
-        from chips does not serve cheaper tokens by training less.
+        capability. Cost follows capability rather than model size: mixture-of-experts models decouple
+        the parameters a token uses from training compute (DeepSeek V3: 37B of 671B active, RISE).
 
-        The markup's competition is the best open model the lab's customers use without a trust
-        discount: for Western labs, non-Chinese open models (US and EU buyers distrust Chinese ones,
-        `regions.toml`); for Chinese labs, any open model.
+        The capability ladder: at any date, a model below the top of the ladder (`top`: what the world
+        frontier's know-how buys with the largest lab's compute, `attainable`) serves cheaper tokens,
+        as the frontier of an earlier date does at today's prices (`cost_ladder` decades per 100
+        points); so a frontier model costs more per token than one a year behind (Epoch AI: the price
+        of a fixed capability falls 9-900x a year, ~40x median; the frontier gains ~95 points a year).
+
+        The markup's competition is the best open model as the lab's home customers value it: its
+        capability less the points their distrust of its origin is worth (`best_open_seen` in
+        sim/model.py). US buyers distrust Chinese models (`regions.toml`), so Chinese open models
+        erode a US lab's premium only once they come within that margin of it. A closed API's list
+        price is set when the lab launches a version and held until the next (Claude Opus 4 kept its
+        $15/$75 list price from May to Nov 2025; Opus 4.5 cut it to $5/$25 at launch), so its
+        realised markup grows as cost falls between launches; open weights are served by competing
+        hosts, so their price follows cost every month.
         """
-        p, w = self.model.p, self.model.world
+        p = self.model.p
         hardware = p["hardware_price_performance"] ** (t / 12)
         efficiency = 10.0 ** (self.knowhow - self.model.knowhow_frontier)
-        variable = p["serve_cost_2023"] / (hardware * efficiency) * chip_cost
+        behind = max(0.0, top - self.capability) if self.available else 0.0
+        ladder = 10.0 ** (-p["cost_ladder"] * behind / 100.0)
+        variable = p["serve_cost_2023"] / (hardware * efficiency) * chip_cost * ladder
+        gross = p["cost_floor"] + variable  # before any subsidy
         self.cost = p["cost_floor"] + variable * (1.0 - fx.cost_subsidy[self.family])
-        markup = p["markup_open"]
-        if not self.open_line:
-            lead = max(0.0, self.capability - best_open) if best_open > 0 else 0.0
-            markup += w.lead_premium[self.family] * p["markup_lead"] * lead / (lead + p["markup_lead_half"])
-        self.markup = markup
-        self.price = self.cost * (1.0 + markup)
+        if self.open_line:  # hosts compete on open weights: the price follows cost month by month
+            self.markup = p["markup_open"]
+        elif self.improved or math.isnan(self.markup):  # a closed API sets its list price at a launch
+            self.markup = p["markup_open"] + self._lead_markup(best_open)
+            self.list_price = gross * (1.0 + self.markup)
+        else:  # and holds it until the next launch (never below cost); a subsidy passes through at once
+            self.list_price = max(self.list_price, gross)
+            self.markup = self.list_price / gross - 1.0
+        self.price = self.cost * (1.0 + self.markup)
+
+    def _lead_markup(self, best_open: float) -> float:
+        """The premium a closed lab's lead over the best open model (as its customers value it) earns."""
+        p = self.model.p
+        lead = max(0.0, self.capability - best_open) if best_open > 0 else 0.0
+        return self.model.world.lead_premium[self.family] * p["markup_lead"] * lead / (lead + p["markup_lead_half"])
 
     def state(self) -> dict[str, Any]:
         """A readable snapshot for the UI's inspector."""
@@ -238,3 +262,9 @@ class Lab(mesa.Agent):
             "markup": self.markup,
             "price_usd_per_mtok": self.price,
         }
+
+
+def attainable(p: dict, largest: float, frontier: float) -> float:
+    """The top of the month's capability ladder: what the world frontier's know-how buys with the
+    largest lab's compute. Smooth in time, so a rival's release does not move anyone's cost."""
+    return CAP_AT_1E24 + p["capability_per_decade"] * (p["compute_elasticity"] * math.log10(largest / REF_FLOP) + frontier)

@@ -23,7 +23,7 @@ import numpy as np
 
 from sim.agents import GOVERNMENTS, Developer, Government, issuer
 from sim.choice import Decision, Draws, Market, decide_all
-from sim.labs import Lab, knowhow_step
+from sim.labs import Lab, attainable, knowhow_step
 from sim.params import resolve
 from sim.policies import Effects
 from sim.population import build_population
@@ -35,6 +35,7 @@ STREAMS = ("population", "network", "entry", "review", "choice", "labs")
 ENGINES = ("vector", "agents")
 CAP_REFERENCE = 1000.0  # rating points: capability utility is measured against this fixed level
 CN = ORIGINS.index("CN")
+HOME_REGION = ("China", "US", "EU", None)  # per ORIGINS: the region whose customers a lab of that origin serves first
 
 
 def make_streams(seed: int, lab_seed: int | None = None) -> dict[str, np.random.Generator]:
@@ -87,8 +88,7 @@ class WeightshiftModel(mesa.Model):
         self.usage_share = np.zeros(nf)
         self.region_volume = np.zeros((len(w.regions), nf))
         self.in_use = np.zeros((len(w.regions), len(w.segments), nf), bool)
-        home_of = {"CN": "China", "US": "US", "EU": "EU"}
-        self.home_region = np.array([[home_of.get(ORIGINS[o]) == r for o in w.origin] for r in w.regions])
+        self.home_region = np.array([[HOME_REGION[o] == r for o in w.origin] for r in w.regions])
         self.awareness = np.zeros((len(w.regions), nf))
         self.cn_open_share = 0.0
         self.task_volume = np.zeros((len(w.tasks), nf))
@@ -140,7 +140,7 @@ class WeightshiftModel(mesa.Model):
 
     def _labs_month(self, fx: Effects, t: int) -> None:
         """Compute, know-how, capability, releases (with the open-or-closed decision) and prices."""
-        p = self.p
+        p, w_origin = self.p, self.world.origin
         self.domestic_quality = 1.0 - (1.0 - p["domestic_quality_2023"]) * math.exp(-p["domestic_learning"] * t / 12)
         jitter = self.streams["labs"].random(len(self.labs))
         best_open_k = max((lab.knowhow for lab in self.labs if lab.open_line and lab.available), default=-np.inf)
@@ -160,9 +160,10 @@ class WeightshiftModel(mesa.Model):
                 others = [o.capability for o in self.labs if o is not lab and o.open_line and o.available]
                 lab.release(fx, t, jitter[lab.family], max(others, default=-math.inf))
         self._update_best()
+        top = attainable(p, largest, self.knowhow_frontier)
         for lab in self.labs:
-            rival = self.best_open if lab.is_cn else self.best_open_trusted
-            lab.set_price(fx, t, lab.chip_cost(fx, self.domestic_quality), rival)
+            seen = self.best_open_seen[w_origin[lab.family]]
+            lab.set_price(fx, t, lab.chip_cost(fx, self.domestic_quality), seen, top)
         self.price = np.array([lab.price for lab in self.labs])
         self.cost = np.array([lab.cost for lab in self.labs])
         self.publishing = np.array([lab.open_line and lab.publishing for lab in self.labs])
@@ -174,7 +175,27 @@ class WeightshiftModel(mesa.Model):
         self.capability, self.available = cap, avail
         self.best_open = float(cap[avail & w.open].max(initial=0.0))
         self.best_closed = float(cap[avail & ~w.open].max(initial=0.0))
-        self.best_open_trusted = float(cap[avail & w.open & (w.origin != CN)].max(initial=0.0))
+        self.best_open_seen = self._best_open_seen(cap, avail & w.open)
+
+    def _best_open_seen(self, cap: np.ndarray, open_avail: np.ndarray) -> np.ndarray:
+        """Per origin: the best open model as that origin's home customers value it, in rating points.
+
+        A closed lab's price competes with open models its customers would use; distrust of an
+        origin (its home region's, at trust sensitivity 1) costs an open model the capability that
+        is worth as much: 100 * beta_trust * distrust / beta_capability points. So Chinese open
+        models erode a US lab's markup only as they come within that margin of it.
+        """
+        w, p = self.world, self.p
+        out = np.zeros(len(ORIGINS))
+        if not open_avail.any():
+            return out
+        for o, home in enumerate(HOME_REGION):
+            if home is None or home not in w.regions:
+                continue
+            distrust = w.distrust[w.regions.index(home)][w.origin[open_avail]]
+            points = 100.0 * p["beta_trust"] * distrust / p["beta_capability"]
+            out[o] = float(np.max(cap[open_avail] - points))
+        return out
 
     def rival_open_share(self, origin: str) -> float:
         """Last month's token share of open families from the other bloc (CN vs the rest)."""

@@ -96,9 +96,15 @@ REGISTRY: dict[str, Param] = {
         _p("launch_buzz", 0.9, "fraction", 0.0, 1.0, "assumed; e.g. the DeepSeek-R1 release in 2025-01 (RISE, SURGE)",
            "Share of the unaware who hear of a family when its release tops its class (open or closed).", "awareness", calibrate=True),
         # --- choice ------------------------------------------------------------------------------------
-        _p("beta_capability", 8.51, "utils per 100 rating points", 1.0, 10.0, _ASSUMED,
+        _p("beta_capability", 3.0, "utils per 100 rating points", 0.5, 5.0,
+           "assumed; bounded by willingness to pay: with beta_price ~1-2 utils per tenfold price, 5 utils per 100"
+           " rating points already values 100 points at 2.5-5 decades of price, while developers kept using models"
+           " 30-65x cheaper and ~50 points behind (Claude Opus vs DeepSeek list prices, 2025; LMArena)",
            "Value of capability.", "choice", calibrate=True),
-        _p("beta_price", 0.3, "utils per 10x price", 0.1, 3.0, _ASSUMED,
+        _p("beta_price", 1.5, "utils per 10x price", 0.5, 3.0,
+           "Demirer et al. 2025 ('The Emerging Market for Intelligence', OpenRouter and Azure data): short-run price"
+           " elasticity of LLM API demand ~1.1; in a logit the own-price elasticity is ~beta_price/ln(10), so ~2.5;"
+           " the lower bound allows for differentiation (open models ~90% cheaper at equal benchmark scores held <30% of tokens)",
            "Dislike of price (per tenfold price per million tokens).", "choice", calibrate=True),
         _p("beta_open", 0.658, "utils", -1.0, 3.0, _ASSUMED,
            "Value of open weights (self-hosting, fine-tuning, data control).", "choice", calibrate=True),
@@ -126,7 +132,7 @@ REGISTRY: dict[str, Param] = {
         _p("derivative_rate", 0.006, "derivatives/user-month", 0.0001, 0.02, _ASSUMED,
            "Derivatives published per real developer-month on an open family of full breadth.", "ecosystem", calibrate=True),
         # --- compute and chips ---------------------------------------------------------------------------
-        _p("compute_growth", 4.5, "x per year", 3.5, 6.0, "Epoch AI (Sevilla & Roldan 2024): frontier training compute grew 4-5x a year 2010-2024; Epoch AI (Jan 2025): ~5x a year outside China",
+        _p("compute_growth", 4.5, "x per year", 4.0, 5.5, "Epoch AI (Sevilla & Roldan 2024): frontier training compute grew 4-5x a year 2010-2024; Epoch AI (Jan 2025): ~5x a year outside China",
            "Growth of labs' training compute without chip controls.", "compute", calibrate=True),
         _p("compute_ceiling", 2e29, "FLOP", 1e27, 1e31, "Epoch AI, 'Can AI scaling continue through 2030?' (2024): training runs of ~2e29 FLOP are feasible by 2030",
            "Training compute of the largest lab at which every lab's growth stops (power, chip and data limits).", "compute"),
@@ -149,7 +155,9 @@ REGISTRY: dict[str, Param] = {
            "Capability gained per tenfold effective compute.", "capability"),
         _p("compute_elasticity", 0.5, "fraction", 0.3, 1.0, "assumed (diminishing returns to a lab's own compute); calibrated to the China-US lag",
            "Decades of effective compute per decade of own training compute (know-how counts 1:1).", "capability", calibrate=True),
-        _p("cn_efficiency_premium", 4.0, "x", 1.0, 14.0, "RISE: DeepSeek V3 trained for ~$5.6M vs ~$78M for GPT-4 (14x, an upper bound: final run only); CAISI (Sep 2025): capability-adjusted cost far closer",
+        _p("cn_efficiency_premium", 1.5, "x", 1.0, 4.0, "RISE: DeepSeek V3 (Dec 2024) trained for ~$5.6M vs ~$78M for GPT-4 (Mar 2023), 14x on the final run only; 21 months of"
+           " frontier algorithmic progress at the 8-month halving (Epoch AI) explain ~6x of it, leaving ~2.3x over the"
+           " frontier at most; CAISI (Sep 2025): capability-adjusted cost far closer",
            "Efficiency level Chinese labs can reach above the frontier's know-how (necessity under controls), approached by catching up; a level, not a growth rate.", "capability", calibrate=True),
         _p("necessity_years", 2.0, "tightness-years", 0.25, 10.0, "assumed (necessity under controls: DeepSeek's efficiency work answered the H800 limits, RISE); calibrated to the China-US lag",
            "Tightness-years of chip controls over which Chinese labs build 63% of their efficiency premium.", "capability", calibrate=True),
@@ -170,17 +178,23 @@ REGISTRY: dict[str, Param] = {
            "Yearly gain in compute per dollar of serving hardware.", "prices"),
         _p("serve_cost_2023", 1.0, "USD per Mtok", 0.1, 10.0, "assumed; GPT-3.5-turbo listed at $2 per Mtok in 2023 (OpenAI price list), read as about half cost, half margin",
            "Serving cost per million tokens at the 2023-01 frontier know-how on Nvidia hardware.", "prices"),
+        _p("cost_ladder", 1.7, "decades per 100 rating points", 0.5, 3.0,
+           "Epoch AI (LLM inference price trends, 2025): the price of a fixed capability level fell 9-900x a year"
+           " (~40x median) while the frontier gained ~95 LMArena points a year: 1.0-3.1 decades per 100 points, ~1.7"
+           " at the median; calibrated within that range",
+           "Serving cost per token falls by this many decades per 100 points a model sits below the top of the month's capability ladder.", "prices", calibrate=True),
         _p("cost_floor", 0.01, "USD per Mtok", 0.001, 0.1, "assumed: energy and hosting of the smallest hosted models (~$0.01-0.02 per Mtok on third-party hosts, 2025)",
            "Physical floor under any serving cost.", "prices"),
         _p("markup_open", 1.0, "fraction", 0.0, 6.0, "assumed; DeepSeek disclosed a theoretical 545% cost-profit margin at full load (Mar 2025); third-party hosts compete near cost",
            "Markup over serving cost of open families (own API and third-party hosts).", "prices", calibrate=True),
-        _p("markup_lead", 15.0, "fraction", 0.0, 40.0, "assumed; calibrated to the Claude/DeepSeek price ratios (~65x mid-2025, ~32x Dec 2025)",
+        _p("markup_lead", 3.0, "fraction", 0.0, 10.0, "assumed; calibrated to the Claude/DeepSeek price ratios (~65x mid-2025, ~32x Dec 2025);"
+           " bounded by reported margins: Anthropic's gross margin ~40-60% (2025 reports), DeepSeek's theoretical 545% cost-profit margin (Mar 2025)",
            "Largest markup a closed API lab charges for a lead over the best open model.", "prices", calibrate=True),
         _p("markup_lead_half", 60.0, "rating points", 5.0, 300.0, "assumed; calibrated to the fall of the price ratio in 2025 as open models closed in",
            "Lead over the best open model at which a closed lab charges half its largest markup.", "prices", calibrate=True),
         # --- lab strategy ------------------------------------------------------------------------------
         _p("open_threat", 2.0, "rating points per point of share", 0.0, 10.0, "assumed; OpenAI released gpt-oss (2025-08) as Chinese open models spread (RISE); MODEL.md: a Western lab opens weights when it is losing developers",
-           "Value of publishing weights per percentage point of tokens on the rival bloc's open models.", "strategy"),
+           "Value of publishing weights per percentage point of tokens on the rival bloc's open models.", "strategy", calibrate=True),
         # --- governments -------------------------------------------------------------------------------
         _p("reactive_us_controls", False, "switch", 0, 1, _ASSUMED,
            "US government tightens chip controls when the CN open share passes a threshold.", "governments"),
