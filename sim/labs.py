@@ -267,4 +267,5 @@ class Lab(mesa.Agent):
 def attainable(p: dict, largest: float, frontier: float) -> float:
     """The top of the month's capability ladder: what the world frontier's know-how buys with the
     largest lab's compute. Smooth in time, so a rival's release does not move anyone's cost."""
-    return CAP_AT_1E24 + p["capability_per_decade"] * (p["compute_elasticity"] * math.log10(largest / REF_FLOP) + frontier)
+    decades = p["compute_elasticity"] * math.log10(largest / REF_FLOP) + frontier
+    return CAP_AT_1E24 + p["capability_per_decade"] * decades

@@ -10,7 +10,6 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
-import pytest
 from policy_runs import after, before, by_month, lockstep, paired_runs, start_step
 
 from sim.world import ORIGINS, load_world
