@@ -63,7 +63,7 @@ class Lab(mesa.Agent):
         self.launched = self.improved = False
         self.first_month = int(w.first_release[family])
         self.next_release = self.first_month
-        self.cost = self.price = self.markup = self.list_price = math.nan
+        self.cost = self.unit_cost = self.price = self.markup = self.list_price = math.nan
 
     # --- compute ------------------------------------------------------------------------------
 
@@ -179,7 +179,7 @@ class Lab(mesa.Agent):
         ecosystem = w.open_value[self.family] * (1.0 - fx.compliance_cost[self.family] / self.budget_musd)
         threat = m.p["open_threat"] * 100.0 * m.rival_open_share(self.origin)
         lead = max(0.0, candidate - best_open_other) if math.isfinite(best_open_other) else 0.0  # none open yet
-        cannibal = 100.0 * w.lead_premium[self.family] * m.closed_share_of_lab(self.family)
+        cannibal = 100.0 * m.p["cannibalisation"] * w.lead_premium[self.family] * m.closed_share_of_lab(self.family)
         return ecosystem + threat - lead - cannibal
 
     @property
@@ -227,7 +227,9 @@ class Lab(mesa.Agent):
         ladder = 10.0 ** (-p["cost_ladder"] * behind / 100.0)
         variable = p["serve_cost_2023"] / (hardware * efficiency) * chip_cost * ladder
         gross = p["cost_floor"] + variable  # before any subsidy
-        self.cost = p["cost_floor"] + variable * (1.0 - fx.cost_subsidy[self.family])
+        subsidy = 1.0 - fx.cost_subsidy[self.family]
+        self.cost = p["cost_floor"] + variable * subsidy
+        self.unit_cost = p["cost_floor"] + variable / ladder * subsidy  # a token at the top of the ladder
         if self.open_line:  # hosts compete on open weights: the price follows cost month by month
             self.markup = p["markup_open"]
         elif self.improved or math.isnan(self.markup):  # a closed API sets its list price at a launch
@@ -269,3 +271,8 @@ def attainable(p: dict, largest: float, frontier: float) -> float:
     largest lab's compute. Smooth in time, so a rival's release does not move anyone's cost."""
     decades = p["compute_elasticity"] * math.log10(largest / REF_FLOP) + frontier
     return CAP_AT_1E24 + p["capability_per_decade"] * decades
+
+
+def state_of_art_growth(p: dict, compute: float) -> float:
+    """One month's growth factor of the state of the art's compute: `Lab.grow`'s law without boosts or controls."""
+    return math.exp(math.log(p["compute_growth"]) / 12 * max(0.0, 1.0 - compute / p["compute_ceiling"]))

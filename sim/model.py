@@ -23,7 +23,7 @@ import numpy as np
 
 from sim.agents import GOVERNMENTS, Developer, Government, issuer
 from sim.choice import Decision, Draws, Market, decide_all
-from sim.labs import Lab, attainable, knowhow_step
+from sim.labs import Lab, attainable, knowhow_step, state_of_art_growth
 from sim.params import resolve
 from sim.policies import Effects
 from sim.population import build_population
@@ -96,6 +96,9 @@ class WeightshiftModel(mesa.Model):
         self.knowhow_frontier = 0.0
         self.chip_exposure = 0.0  # tightness-years of chip controls so far (builds the CN premium)
         self.labs = [Lab(self, f) for f in range(nf)]
+        # the compute of the state of the art: the largest lab's law of growth, free of any policy, so
+        # that the capability ladder's top (prices) is a clock no boost or control moves
+        self.state_of_art_compute = max(lab.compute for lab in self.labs)
         by_gov: dict[str, list] = {g: [] for g in GOVERNMENTS}
         for policy in self.spec.policies:
             by_gov[issuer(policy)].append(policy)
@@ -150,6 +153,7 @@ class WeightshiftModel(mesa.Model):
             lab.grow(fx, self.domestic_quality, largest)
         largest = max(lab.compute for lab in self.labs)
         self.knowhow_frontier += knowhow_step(p)
+        self.state_of_art_compute *= state_of_art_growth(p, self.state_of_art_compute)
         self.chip_exposure += fx.chip_tightness / 12
         for lab in self.labs:
             lab.build_premium(self.chip_exposure)
@@ -160,12 +164,13 @@ class WeightshiftModel(mesa.Model):
                 others = [o.capability for o in self.labs if o is not lab and o.open_line and o.available]
                 lab.release(fx, t, jitter[lab.family], max(others, default=-math.inf))
         self._update_best()
-        top = attainable(p, largest, self.knowhow_frontier)
+        top = attainable(p, self.state_of_art_compute, self.knowhow_frontier)
         for lab in self.labs:
             seen = self.best_open_seen[w_origin[lab.family]]
             lab.set_price(fx, t, lab.chip_cost(fx, self.domestic_quality), seen, top)
         self.price = np.array([lab.price for lab in self.labs])
         self.cost = np.array([lab.cost for lab in self.labs])
+        self.unit_cost = np.array([lab.unit_cost for lab in self.labs])
         self.publishing = np.array([lab.open_line and lab.publishing for lab in self.labs])
 
     def _update_best(self) -> None:

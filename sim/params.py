@@ -193,6 +193,8 @@ REGISTRY: dict[str, Param] = {
         _p("markup_lead_half", 60.0, "rating points", 5.0, 300.0, "assumed; calibrated to the fall of the price ratio in 2025 as open models closed in",
            "Lead over the best open model at which a closed lab charges half its largest markup.", "prices", calibrate=True),
         # --- lab strategy ------------------------------------------------------------------------------
+        _p("cannibalisation", 1.0, "fraction", 0.0, 2.0, "assumed: the API revenue an open release would take from its own lab's closed models (MODEL.md rev 2, note 4); 1 counts it in full",
+           "Weight of a lab's own closed token share against publishing weights (0: labs ignore it).", "strategy"),
         _p("open_threat", 2.0, "rating points per point of share", 0.0, 10.0, "assumed; OpenAI released gpt-oss (2025-08) as Chinese open models spread (RISE); MODEL.md: a Western lab opens weights when it is losing developers",
            "Value of publishing weights per percentage point of tokens on the rival bloc's open models.", "strategy", calibrate=True),
         # --- governments -------------------------------------------------------------------------------

@@ -51,7 +51,11 @@ _TS |= {
     "cn_compute_index": ("x 2023-01", "Chinese labs' total effective training compute relative to 2023-01."),
     "cn_domestic_chip_share": ("share", "Share of Chinese labs' effective compute on domestic chips."),
     "cn_frontier_chip_share": ("share", "Share of Chinese labs' effective compute on imported (Nvidia) chips."),
-    "cn_serving_cost": ("USD per Mtok", "Geometric mean serving cost of available Chinese families."),
+    "cn_serving_cost": (
+        "USD per Mtok",
+        "Geometric mean cost for available Chinese families to serve a token of the month's top capability"
+        " (capability-adjusted: chips, hardware and know-how, not how weak a model is).",
+    ),
     "chip_tightness": ("0-1", "Tightness of US chip export controls in force."),
     "price_index_cn": ("USD per Mtok", "Geometric mean list price of available Chinese families."),
     "price_index_us": ("USD per Mtok", "Geometric mean list price of available US families."),
@@ -226,7 +230,7 @@ class Recorder:
         ts["cn_compute_index"][t] = m.cn_compute_index()
         ts["cn_domestic_chip_share"][t] = m.domestic_chip_share()
         ts["cn_frontier_chip_share"][t] = 1.0 - ts["cn_domestic_chip_share"][t]
-        ts["cn_serving_cost"][t] = m.geo_mean(m.cost, "CN")
+        ts["cn_serving_cost"][t] = m.geo_mean(m.unit_cost, "CN")
         ts["chip_tightness"][t] = m.effects.chip_tightness
         paid = np.exp(np.log(m.price_paid).mean(axis=0))
         for o in ("CN", "US", "EU"):

@@ -173,7 +173,7 @@ def release_months(r: sim.RunResult) -> pd.DataFrame:
     return releases.diff().fillna(releases) > 0
 
 
-LABS_IGNORE_DEVELOPERS = {"data_feedback": 0.0, "open_threat": 0.0}
+LABS_IGNORE_DEVELOPERS = {"data_feedback": 0.0, "open_threat": 0.0, "cannibalisation": 0.0}
 """Labs whose capability and open-or-closed decision do not follow developers' usage shares."""
 
 

@@ -71,12 +71,15 @@ def test_tighter_chip_controls_raise_cn_serving_cost():
 
 
 def test_tighter_chip_controls_widen_the_cn_capability_lag():
+    """Less compute costs Chinese labs capability; the necessity premium builds faster under tighter
+    controls (the backfire), which can lift a first month by a fraction of a point, so the lag is
+    checked on average over the policy's months and at the end, not month by month."""
     b, p = _chip_runs()
-    assert (p["best_capability_cn"] <= b["best_capability_cn"]).all()
+    assert p["best_capability_cn"].mean() < b["best_capability_cn"].mean()
     assert p["best_capability_cn"].iloc[-1] < b["best_capability_cn"].iloc[-1]
     lag_b = b["best_capability_us"] - b["best_capability_cn"]
     lag_p = p["best_capability_us"] - p["best_capability_cn"]
-    assert (lag_p >= lag_b - 1e-9).all() and lag_p.iloc[-1] > lag_b.iloc[-1]
+    assert lag_p.mean() > lag_b.mean() and lag_p.iloc[-1] > lag_b.iloc[-1]
 
 
 # --- weight export controls: the capped labs' open releases ----------------------------------------
@@ -160,22 +163,16 @@ BAN = {
 WIDE_BAN = BAN | {"segments": [s for s in WORLD.segments if s != "researcher"]}
 """A ban binding most of a region, so that many unbound developers (its researchers, and others
 with ties there) watch bound ones."""
-QUIET = {"awareness_q": 0.0, "beta_ecosystem": 0.0, "data_feedback": 0.0, "open_threat": 0.0}
+QUIET = {"awareness_q": 0.0, "beta_ecosystem": 0.0, "data_feedback": 0.0, "open_threat": 0.0, "cannibalisation": 0.0}
 """Switch off the channels through which one group's choices reach everyone (word of mouth, the
-derivative ecosystem, data feedback, the rival-bloc threat), so only peers carry them."""
+derivative ecosystem, data feedback, and the labs' open-or-closed decisions, which read the rival
+bloc's share and their own closed share), so only peers carry them."""
 
 
 def _bound(model, policy: dict = BAN) -> np.ndarray:
     w = model.world
     segments = [w.segments.index(s) for s in policy["segments"]]
     return (model.pop.region == w.regions.index(policy["regions"][0])) & np.isin(model.pop.segment, segments)
-
-
-def _same_offer(base, pol) -> bool:
-    """Both runs offer every developer the same families at the same capability and price."""
-    return all(
-        np.array_equal(getattr(base, k), getattr(pol, k)) for k in ("capability", "available", "price", "publishing")
-    )
 
 
 def test_a_procurement_ban_removes_the_banned_origin_from_every_task_of_the_bound_segment():
@@ -194,10 +191,9 @@ def test_a_procurement_ban_removes_the_banned_origin_from_every_task_of_the_boun
 def test_a_procurement_ban_moves_unbound_developers_only_through_their_peers():
     moved = 0
     previous = None
-    # strong peers make the channel show within the months before a lab reacts to the shifted shares
-    for base, pol in lockstep(WIDE_BAN, seed=1, n_developers=2000, months=48, **QUIET | {"beta_peers": 3.0}):
-        if not _same_offer(base, pol):  # a lab reacted to the shifted shares (see the next test)
-            break
+    for base, pol in lockstep(WIDE_BAN, seed=1, n_developers=2000, months=48, **QUIET):
+        for attr in ("capability", "available", "price", "publishing"):  # the labs do not react to the shifted shares
+            assert np.array_equal(getattr(base, attr), getattr(pol, attr), equal_nan=True), attr
         differs = base.choice != pol.choice  # (developer, task)
         unbound = ~_bound(pol, WIDE_BAN)
         if previous is not None:
@@ -211,20 +207,12 @@ def test_a_procurement_ban_moves_unbound_developers_only_through_their_peers():
 
 
 def test_without_peer_effects_a_procurement_ban_leaves_unbound_developers_unchanged():
-    """With peers, word of mouth, ecosystem, data feedback and the rival threat off, the ban reaches
-    unbound developers only through what labs offer: labs' open-or-closed decisions read global token
-    shares (the API revenue an open model would cannibalise). So while both runs offer the same
-    families at the same capability and price, unbound developers choose exactly alike."""
-    bound_moved, compared = False, 0
-    start = start_step(WIDE_BAN)
+    bound_moved = False
     for base, pol in lockstep(WIDE_BAN, seed=1, n_developers=2000, months=48, beta_peers=0.0, **QUIET):
-        if not _same_offer(base, pol):
-            break
         unbound = ~_bound(pol, WIDE_BAN)
         assert np.array_equal(base.choice[unbound], pol.choice[unbound])
         bound_moved |= not np.array_equal(base.choice, pol.choice)
-        compared += base.t > start
-    assert bound_moved and compared >= 3, (bound_moved, compared)
+    assert bound_moved
 
 
 # --- public investment: the funded labs' compute and prices ---------------------------------------------
