@@ -63,7 +63,7 @@ class Lab(mesa.Agent):
         self.launched = self.improved = False
         self.first_month = int(w.first_release[family])
         self.next_release = self.first_month
-        self.cost = self.unit_cost = self.price = self.markup = self.list_price = math.nan
+        self.cost = self.unit_cost = self.price = self.markup = self.list_price = self.ladder = math.nan
 
     # --- compute ------------------------------------------------------------------------------
 
@@ -210,6 +210,8 @@ class Lab(mesa.Agent):
         as the frontier of an earlier date does at today's prices (`cost_ladder` decades per 100
         points); so a frontier model costs more per token than one a year behind (Epoch AI: the price
         of a fixed capability falls 9-900x a year, ~40x median; the frontier gains ~95 points a year).
+        The rung is read at the model's launch and kept: Epoch's fall comes from new, smaller models
+        matching old ones, while a released model's own cost falls only with hardware and know-how.
 
         The markup's competition is the best open model as the lab's home customers value it: its
         capability less the points their distrust of its origin is worth (`best_open_seen` in
@@ -223,8 +225,10 @@ class Lab(mesa.Agent):
         p = self.model.p
         hardware = p["hardware_price_performance"] ** (t / 12)
         efficiency = 10.0 ** (self.knowhow - self.model.knowhow_frontier)
-        behind = max(0.0, top - self.capability) if self.available else 0.0
-        ladder = 10.0 ** (-p["cost_ladder"] * behind / 100.0)
+        if self.improved or math.isnan(self.ladder):  # a model's size, and so its rung, is fixed at its launch
+            behind = max(0.0, top - self.capability) if self.available else 0.0
+            self.ladder = 10.0 ** (-p["cost_ladder"] * behind / 100.0)
+        ladder = self.ladder
         variable = p["serve_cost_2023"] / (hardware * efficiency) * chip_cost * ladder
         gross = p["cost_floor"] + variable  # before any subsidy
         subsidy = 1.0 - fx.cost_subsidy[self.family]
