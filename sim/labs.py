@@ -236,13 +236,14 @@ class Lab(mesa.Agent):
         self.unit_cost = p["cost_floor"] + variable / ladder * subsidy  # a token at the top of the ladder
         if self.open_line:  # hosts compete on open weights: the price follows cost month by month
             self.markup = p["markup_open"]
-        elif self.improved or math.isnan(self.markup):  # a closed API sets its list price at a launch
-            self.markup = p["markup_open"] + self._lead_markup(best_open)
-            self.list_price = gross * (1.0 + self.markup)
+            self.price = self.cost * (1.0 + self.markup)
+            return
+        if self.improved or math.isnan(self.list_price):  # a closed API sets its list price at a launch
+            self.list_price = gross * (1.0 + p["markup_open"] + self._lead_markup(best_open))
         else:  # and holds it until the next launch (never below cost); a subsidy passes through at once
             self.list_price = max(self.list_price, gross)
-            self.markup = self.list_price / gross - 1.0
-        self.price = self.cost * (1.0 + self.markup)
+        self.price = self.list_price * (self.cost / gross)
+        self.markup = self.price / self.cost - 1.0
 
     def _lead_markup(self, best_open: float) -> float:
         """The premium a closed lab's lead over the best open model (as its customers value it) earns."""
