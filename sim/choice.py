@@ -75,99 +75,134 @@ class Decision:
 WELFARE_SAMPLE = 0.25  # share of each month's reviewers whose consumer surplus is measured (a random sample)
 
 # --- vectorised ------------------------------------------------------------------------------
+#
+# Utilities are laid out (family, developer): every step is then an elementwise operation over
+# long rows, and the logit's maximum and cumulative sum run across families row by row (the same
+# operations in the same order as over a developer's row, so the results agree to the last bit).
+
+
+def _by_family(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`table[rows]` of a (group, family) table, transposed to (family, len(rows))."""
+    return np.ascontiguousarray(table.T).take(rows, axis=1)
 
 
 def _common(m: Market, pop: Population, who: np.ndarray) -> np.ndarray:
-    """The utility terms every task of developers `who` shares."""
-    r, s = pop.region[who], pop.segment[who]
-    u = m.base[r, s]
-    u = u + pop.w_trust[who, None] * m.trust_term[r]
-    return u + pop.fit[who]
+    """The utility terms every task of developers `who` shares, (family, developer)."""
+    r = pop.region[who]
+    n_regions, n_segments = m.base.shape[:2]
+    u = _by_family(m.base.reshape(n_regions * n_segments, -1), r * n_segments + pop.segment[who])
+    u = u + pop.w_trust[who] * _by_family(m.trust_term, r)
+    return u + pop.fit.take(who, axis=0).T.copy()  # rows, then transposed: cheaper than gathering columns
 
 
 def _tastes(m: Market, pop: Population, who: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Capability, price and open-weights utility of every family for `who`, before task weights."""
     return (
-        pop.w_capability[who, None] * m.cap_term[None, :],
-        pop.w_price[who, None] * m.price_term[pop.region[who]],
-        pop.w_open[who, None] * m.open_term[None, :],
+        pop.w_capability[who] * m.cap_term[:, None],
+        pop.w_price[who] * _by_family(m.price_term, pop.region[who]),
+        pop.w_open[who] * m.open_term[:, None],
     )
 
 
+def _peer_counts(peers: np.ndarray, n_families: int) -> np.ndarray:
+    """(family, developer): how many of each developer's peers (rows of `peers`) use the family."""
+    n = peers.shape[0]
+    key = ((peers + 1) * n + np.arange(n)[:, None]).ravel()  # row 0 counts peers not in the market
+    return np.bincount(key, minlength=(n_families + 1) * n).reshape(n_families + 1, n)[1:]
+
+
 def _task_utilities(m: Market, u0: np.ndarray, tastes: tuple, peers: np.ndarray, task: int) -> np.ndarray:
-    """Utility of every family for task `task` (before switching costs); `peers` = families peers use."""
+    """Utility of every family for task `task` (before switching costs); `peers` = families peers use.
+
+    The terms are added in the reference's order, in place into one scratch array (temporaries of
+    this size cost more to allocate than to fill; IEEE sums and products commute exactly).
+    """
     wc, wp, wo = m.task_weights[task]
     cap, price, opened = tastes
-    u = u0 + wc * cap
-    u = u + wp * price
-    u = u + wo * opened
-    n, n_fam = u.shape
-    key = (np.arange(n)[:, None] * (n_fam + 1) + (peers + 1)).ravel()  # column 0 counts peers not in the market
-    counts = np.bincount(key, minlength=n * (n_fam + 1)).reshape(n, n_fam + 1)[:, 1:]
-    return u + m.beta_peers * (counts / peers.shape[1])
+    u = np.multiply(cap, wc)
+    u += u0
+    term = np.multiply(price, wp)
+    u += term
+    u += np.multiply(opened, wo, out=term)
+    k = peers.shape[1]
+    peer_term = m.beta_peers * (np.arange(k + 1) / k)  # the term for 0..k peers, as beta * (count / k)
+    u += peer_term.take(_peer_counts(peers, u.shape[0]), out=term, mode="clip")  # counts are 0..k anyway
+    return u
 
 
 def _sample(u: np.ndarray, draw: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Invert each row's logit cumulative probabilities at its draw; `fallback` if none available."""
-    top = u.max(axis=1, keepdims=True)
-    ok = np.isfinite(top[:, 0])
-    weights = np.exp(u - np.where(ok[:, None], top, 0.0))
-    cum = np.cumsum(weights, axis=1)
-    pick = (cum < draw[:, None] * cum[:, -1:]).sum(axis=1)  # the first family whose cumulative weight reaches it
+    """Invert each column's logit cumulative probabilities at its draw; `fallback` if none available.
+
+    `u` is (family, developer); it is overwritten (by the cumulative weights).
+    """
+    top = u.max(axis=0)
+    ok = np.isfinite(top)
+    u -= np.where(ok, top, 0.0)
+    cum = np.exp(u, out=u)
+    for f in range(1, len(cum)):  # running sum down the families, row by row (numpy's accumulate is slow here)
+        cum[f] += cum[f - 1]
+    pick = (cum < draw * cum[-1]).sum(axis=0)  # the first family whose cumulative weight reaches it
     return np.where(ok, pick, fallback)
 
 
 def _logsum(u: np.ndarray) -> np.ndarray:
+    """Logsum of each row of a C-ordered (developer, family) array (its sum order is numpy's row sum)."""
     top = u.max(axis=1, keepdims=True)
     safe = np.where(np.isfinite(top), top, 0.0)
     with np.errstate(divide="ignore"):
         return safe[:, 0] + np.log(np.exp(u - safe).sum(axis=1))
 
 
-def _lost(m: Market, pop: Population, choice: np.ndarray, inside: np.ndarray) -> np.ndarray:
+def _lost(m: Market, pop: Population, choice: np.ndarray, entered: np.ndarray) -> np.ndarray:
     """Developers in the market one of whose families is no longer available to them.
 
     `in_use` marks where families were used last month, so most months one look at the small
     (region, segment, family) table shows that nobody can be lost.
     """
-    lost = np.zeros(len(inside), bool)
+    lost = np.zeros(len(entered), bool)
     shut = ~np.isfinite(m.base) & m.in_use  # (region, segment, family) places where a used family is gone
     if not shut.any():
         return lost
+    inside = np.flatnonzero(entered)
     r, s = pop.region[inside], pop.segment[inside]
-    current = choice[inside]
-    lost[:] = shut[r[:, None], s[:, None], current].any(axis=1)
+    lost[inside] = shut[r[:, None], s[:, None], choice[inside]].any(axis=1)
     return lost
 
 
-def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray, draws: Draws) -> Decision:
-    """Everyone's decision this month, from last month's state (synchronous update)."""
+def _movers(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray, draws: Draws) -> tuple:
+    """Who chooses this month (entrants, then reviewers and the lost, by index) and who of them is sampled."""
     outside = np.flatnonzero(~entered)
     outside = outside[draws.entry[outside] < m.bass_p + m.bass_q]  # no peer share can let the others in
     share_in = entered[pop.contacts[outside]].mean(axis=1)
     enters = outside[draws.entry[outside] < m.bass_p + m.bass_q * share_in]
-    inside = np.flatnonzero(entered)
-    lost = _lost(m, pop, choice, inside)
-    reviews = draws.review[inside] < m.review_rate
-    movers = np.concatenate([enters, inside[reviews | lost]])
-    sampled = draws.review[inside] < m.review_rate * WELFARE_SAMPLE
-    reviewed = np.concatenate([np.zeros(len(enters), bool), sampled[reviews | lost]])
+    staying = np.flatnonzero(entered & ((draws.review < m.review_rate) | _lost(m, pop, choice, entered)))
+    sampled = draws.review[staying] < m.review_rate * WELFARE_SAMPLE
+    return np.concatenate([enters, staying]), np.concatenate([np.zeros(len(enters), bool), sampled])
+
+
+def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray, draws: Draws) -> Decision:
+    """Everyone's decision this month, from last month's state (synchronous update)."""
+    movers, reviewed = _movers(m, pop, entered, choice, draws)
     u0 = _common(m, pop, movers)
     tastes = _tastes(m, pop, movers)
-    contacts = pop.contacts[movers]
+    contacts = pop.contacts[movers].astype(np.intp)  # converted once, not at each task's look-up
     new_choice = choice.copy()
     welfare = np.zeros(int(reviewed.sum()))
     aware = m.aware[pop.region[movers[reviewed]]]
     weight = m.task_share[pop.segment[movers[reviewed]]]
+    in_market = np.ones(len(movers), bool)
     for task in range(m.n_tasks):
-        u = _task_utilities(m, u0, tastes, choice[contacts, task], task)
-        welfare += weight[:, task] * _logsum(u[reviewed] - aware)
-        stay = choice[movers, task]
-        rows = np.flatnonzero(stay >= 0)
-        u[rows, stay[rows]] += m.switching_cost
-        new_choice[movers, task] = _sample(u, draws.choice[movers, task], stay)
+        column = choice[:, task]
+        u = _task_utilities(m, u0, tastes, column[contacts], task)
+        welfare += weight[:, task] * _logsum(np.ascontiguousarray(u[:, reviewed].T) - aware)
+        stay = column[movers]
+        cols = np.flatnonzero(stay >= 0)
+        u[stay[cols], cols] += m.switching_cost
+        picks = _sample(u, draws.choice[:, task][movers], stay)
+        new_choice[:, task][movers] = picks
+        in_market &= picks >= 0
     new_entered = entered.copy()
-    new_entered[movers] = (new_choice[movers] >= 0).all(axis=1)
+    new_entered[movers] = in_market
     return Decision(new_entered, new_choice, movers[reviewed], welfare)
 
 
@@ -215,5 +250,5 @@ def decide_one(
             welfare += m.task_share[s, task] * float(_logsum((u - m.aware[r])[None, :])[0])
         if current[task] >= 0:
             u[current[task]] += m.switching_cost
-        picks[task] = int(_sample(u[None, :], draws.choice[i, task : task + 1], current[task : task + 1])[0])
+        picks[task] = int(_sample(u[:, None], draws.choice[i, task : task + 1], current[task : task + 1])[0])
     return picks, welfare if sampled else None
