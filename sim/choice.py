@@ -98,9 +98,9 @@ def _common(m: Market, pop: Population, who: np.ndarray) -> np.ndarray:
 def _tastes(m: Market, pop: Population, who: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Capability, price and open-weights utility of every family for `who`, before task weights."""
     return (
-        pop.w_capability[who] * m.cap_term[:, None],
+        np.multiply.outer(m.cap_term, pop.w_capability[who]),
         pop.w_price[who] * _by_family(m.price_term, pop.region[who]),
-        pop.w_open[who] * m.open_term[:, None],
+        np.multiply.outer(m.open_term, pop.w_open[who]),
     )
 
 
@@ -141,7 +141,9 @@ def _sample(u: np.ndarray, draw: np.ndarray, fallback: np.ndarray) -> np.ndarray
     cum = np.exp(u, out=u)
     for f in range(1, len(cum)):  # running sum down the families, row by row (numpy's accumulate is slow here)
         cum[f] += cum[f - 1]
-    pick = (cum < draw * cum[-1]).sum(axis=0)  # the first family whose cumulative weight reaches it
+    below = cum < draw * cum[-1]  # the pick is the first family whose cumulative weight reaches the draw
+    count = np.uint8 if len(cum) < 256 else np.int64  # counting in bytes is faster, while they can hold it
+    pick = below.view(np.uint8).sum(axis=0, dtype=count).astype(np.int64)
     return np.where(ok, pick, fallback)
 
 
@@ -173,7 +175,7 @@ def _movers(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray,
     """Who chooses this month (entrants, then reviewers and the lost, by index) and who of them is sampled."""
     outside = np.flatnonzero(~entered)
     outside = outside[draws.entry[outside] < m.bass_p + m.bass_q]  # no peer share can let the others in
-    share_in = entered[pop.contacts[outside]].mean(axis=1)
+    share_in = entered[pop.contacts.take(outside, axis=0)].mean(axis=1)  # (take: faster than indexing rows)
     enters = outside[draws.entry[outside] < m.bass_p + m.bass_q * share_in]
     staying = np.flatnonzero(entered & ((draws.review < m.review_rate) | _lost(m, pop, choice, entered)))
     sampled = draws.review[staying] < m.review_rate * WELFARE_SAMPLE
@@ -185,7 +187,7 @@ def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarr
     movers, reviewed = _movers(m, pop, entered, choice, draws)
     u0 = _common(m, pop, movers)
     tastes = _tastes(m, pop, movers)
-    contacts = pop.contacts[movers].astype(np.intp)  # converted once, not at each task's look-up
+    contacts = pop.contacts.take(movers, axis=0).astype(np.intp)  # converted once, not at each task's look-up
     new_choice = choice.copy()
     welfare = np.zeros(int(reviewed.sum()))
     aware = m.aware[pop.region[movers[reviewed]]]
@@ -193,7 +195,7 @@ def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarr
     in_market = np.ones(len(movers), bool)
     for task in range(m.n_tasks):
         column = choice[:, task]
-        u = _task_utilities(m, u0, tastes, column[contacts], task)
+        u = _task_utilities(m, u0, tastes, column.take(contacts), task)
         welfare += weight[:, task] * _logsum(np.ascontiguousarray(u[:, reviewed].T) - aware)
         stay = column[movers]
         cols = np.flatnonzero(stay >= 0)

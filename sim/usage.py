@@ -49,10 +49,14 @@ def tally(
 def _distinct(picks: np.ndarray, n_families: int) -> tuple[np.ndarray, int]:
     """Adopters per family (using it for some task), and adopters using two or more families."""
     n_tasks = picks.shape[1]
-    digit = n_families ** np.arange(n_tasks - 1, -1, -1)  # a combination is a number in base n_families
-    hist = np.bincount(picks @ digit, minlength=n_families**n_tasks)
+    code = picks[:, 0].copy()  # a combination is a number in base n_families, first task first
+    for task in range(1, n_tasks):
+        code *= n_families
+        code += picks[:, task]
+    hist = np.bincount(code, minlength=n_families**n_tasks)
     combo = np.flatnonzero(hist)
     count = hist[combo]
+    digit = n_families ** np.arange(n_tasks - 1, -1, -1)
     families = combo[:, None] // digit % n_families  # (combination seen, task)
     users = np.zeros(n_families)
     for task in range(n_tasks):
