@@ -148,11 +148,37 @@ def _sample(u: np.ndarray, draw: np.ndarray, fallback: np.ndarray) -> np.ndarray
 
 
 def _logsum(u: np.ndarray) -> np.ndarray:
-    """Logsum of each row of a C-ordered (developer, family) array (its sum order is numpy's row sum)."""
-    top = u.max(axis=1, keepdims=True)
+    """Logsum of each column of a (family, developer) array."""
+    top = u.max(axis=0)
     safe = np.where(np.isfinite(top), top, 0.0)
     with np.errstate(divide="ignore"):
-        return safe[:, 0] + np.log(np.exp(u - safe).sum(axis=1))
+        return safe + np.log(0.0 + _pairwise_sum(np.exp(u - safe)))
+
+
+def _pairwise_sum(a: np.ndarray) -> np.ndarray:
+    """Sum down axis 0 in the order of numpy's own sum along a row (its `pairwise_sum`).
+
+    The logsum always summed a developer's row with numpy (0.0, plus the row summed pairwise in
+    blocks of eight); summing the same numbers in the same order down a column keeps every
+    welfare figure to the last bit while the work runs along long rows.
+    """
+    n = len(a)
+    if n > 128:
+        half = n // 2 - (n // 2) % 8
+        return _pairwise_sum(a[:half]) + _pairwise_sum(a[half:])
+    if n < 8:
+        total = np.zeros(a.shape[1:])
+        for row in a:
+            total += row
+        return total
+    r = a[:8].copy()
+    whole = n - n % 8
+    for i in range(8, whole, 8):
+        r += a[i : i + 8]
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for row in a[whole:]:
+        total += row
+    return total
 
 
 def _lost(m: Market, pop: Population, choice: np.ndarray, entered: np.ndarray) -> np.ndarray:
@@ -171,7 +197,9 @@ def _lost(m: Market, pop: Population, choice: np.ndarray, entered: np.ndarray) -
     return lost
 
 
-def _movers(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray, draws: Draws) -> tuple:
+def _movers(
+    m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray, draws: Draws
+) -> tuple[np.ndarray, np.ndarray]:
     """Who chooses this month (entrants, then reviewers and the lost, by index) and who of them is sampled."""
     outside = np.flatnonzero(~entered)
     outside = outside[draws.entry[outside] < m.bass_p + m.bass_q]  # no peer share can let the others in
@@ -190,13 +218,13 @@ def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarr
     contacts = pop.contacts.take(movers, axis=0).astype(np.intp)  # converted once, not at each task's look-up
     new_choice = choice.copy()
     welfare = np.zeros(int(reviewed.sum()))
-    aware = m.aware[pop.region[movers[reviewed]]]
+    aware = _by_family(m.aware, pop.region[movers[reviewed]])
     weight = m.task_share[pop.segment[movers[reviewed]]]
     in_market = np.ones(len(movers), bool)
     for task in range(m.n_tasks):
         column = choice[:, task]
         u = _task_utilities(m, u0, tastes, column.take(contacts), task)
-        welfare += weight[:, task] * _logsum(np.ascontiguousarray(u[:, reviewed].T) - aware)
+        welfare += weight[:, task] * _logsum(u[:, reviewed] - aware)
         stay = column[movers]
         cols = np.flatnonzero(stay >= 0)
         u[stay[cols], cols] += m.switching_cost
@@ -249,7 +277,7 @@ def decide_one(
     for task in range(m.n_tasks):
         u = np.array(utilities_one(m, pop, choice, i, task))
         if sampled:
-            welfare += m.task_share[s, task] * float(_logsum((u - m.aware[r])[None, :])[0])
+            welfare += m.task_share[s, task] * float(_logsum((u - m.aware[r])[:, None])[0])
         if current[task] >= 0:
             u[current[task]] += m.switching_cost
         picks[task] = int(_sample(u[:, None], draws.choice[i, task : task + 1], current[task : task + 1])[0])

@@ -9,7 +9,7 @@ from policy_runs import with_policies
 
 import sim
 from sim.api import TABLES
-from sim.choice import Draws, decide_all, decide_one
+from sim.choice import Draws, _pairwise_sum, decide_all, decide_one
 from sim.model import WeightshiftModel, make_streams
 from sim.policies import make_policy
 from sim.scenario import Scenario, load
@@ -40,6 +40,13 @@ def test_vectorised_decision_matches_reference_on_a_mid_run_state():
     assert list(fast.reviewers) == sorted(reviewed)
     assert np.array_equal(fast.welfare, np.array([reviewed[i] for i in fast.reviewers]))
     assert fast.reviewers.size > 50  # the comparison covered real reviews, not only stayers
+
+
+@pytest.mark.parametrize("n_families", [1, 3, 8, 15, 16, 23, 140])
+def test_column_sums_repeat_numpys_row_sums_to_the_last_bit(n_families):
+    """The welfare logsum sums down columns in the order numpy sums a developer's row (as it always did)."""
+    rows = np.exp(np.random.default_rng(n_families).normal(0.0, 8.0, size=(500, n_families)))
+    assert np.array_equal(0.0 + _pairwise_sum(np.ascontiguousarray(rows.T)), rows.sum(axis=1))
 
 
 def test_agent_engine_reproduces_the_vectorised_run_exactly():
