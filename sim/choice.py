@@ -91,8 +91,11 @@ def _common(m: Market, pop: Population, who: np.ndarray) -> np.ndarray:
     r = pop.region[who]
     n_regions, n_segments = m.base.shape[:2]
     u = _by_family(m.base.reshape(n_regions * n_segments, -1), r * n_segments + pop.segment[who])
-    u = u + pop.w_trust[who] * _by_family(m.trust_term, r)
-    return u + pop.fit.take(who, axis=0).T.copy()  # rows, then transposed: cheaper than gathering columns
+    trust = _by_family(m.trust_term, r)
+    trust *= pop.w_trust[who]
+    u += trust
+    u += pop.fit.take(who, axis=0).T  # rows, then transposed: cheaper than gathering columns
+    return u
 
 
 def _tastes(m: Market, pop: Population, who: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,8 +110,9 @@ def _tastes(m: Market, pop: Population, who: np.ndarray) -> tuple[np.ndarray, np
 def _peer_counts(peers: np.ndarray, n_families: int) -> np.ndarray:
     """(family, developer): how many of each developer's peers (rows of `peers`) use the family."""
     n = peers.shape[0]
-    key = ((peers + 1) * n + np.arange(n)[:, None]).ravel()  # row 0 counts peers not in the market
-    return np.bincount(key, minlength=(n_families + 1) * n).reshape(n_families + 1, n)[1:]
+    key = peers * n
+    key += np.arange(n, 2 * n)[:, None]  # row 0 counts peers not in the market (family -1)
+    return np.bincount(key.ravel(), minlength=(n_families + 1) * n).reshape(n_families + 1, n)[1:]
 
 
 def _task_utilities(m: Market, u0: np.ndarray, tastes: tuple, peers: np.ndarray, task: int) -> np.ndarray:
