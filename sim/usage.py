@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MAX_TABLE = 1 << 22  # largest histogram of combinations (entries) worth a table rather than a sort
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -53,9 +55,12 @@ def _distinct(picks: np.ndarray, n_families: int) -> tuple[np.ndarray, int]:
     for task in range(1, n_tasks):
         code *= n_families
         code += picks[:, task]
-    hist = np.bincount(code, minlength=n_families**n_tasks)
-    combo = np.flatnonzero(hist)
-    count = hist[combo]
+    if n_families**n_tasks <= MAX_TABLE:
+        hist = np.bincount(code, minlength=n_families**n_tasks)
+        combo = np.flatnonzero(hist)
+        count = hist[combo]
+    else:  # too many possible combinations for a table: sort the codes instead
+        combo, count = np.unique(code, return_counts=True)
     digit = n_families ** np.arange(n_tasks - 1, -1, -1)
     families = combo[:, None] // digit % n_families  # (combination seen, task)
     users = np.zeros(n_families)
