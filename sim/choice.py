@@ -8,7 +8,9 @@ Two implementations of the same decision, on the same random draws:
 - `decide_all`: numpy over every developer at once (what the model runs);
 - `decide_one`: one developer in plain Python (the oracle for tests, and the per-agent
   baseline of the benchmark).
-They add the utility terms in the same order, so they agree to the last bit.
+They add the utility terms in the same order, and the vectorised path repeats down columns of a
+(family, developer) array what the reference does with numpy along a developer's row (maximum,
+running sum, pairwise sum), so they agree to the last bit.
 
 Random draws are one uniform per developer per month and purpose (entry, review, and choice per
 task), drawn whatever the state: a policy run and its baseline consume the same numbers, so their difference
@@ -243,6 +245,24 @@ def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarr
 # --- per-agent reference ---------------------------------------------------------------------
 
 
+def _sample_rows(u: np.ndarray, draw: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """`_sample` on (developer, family) rows, with numpy's own operations along a row."""
+    top = u.max(axis=1, keepdims=True)
+    ok = np.isfinite(top[:, 0])
+    weights = np.exp(u - np.where(ok[:, None], top, 0.0))
+    cum = np.cumsum(weights, axis=1)
+    pick = (cum < draw[:, None] * cum[:, -1:]).sum(axis=1)  # the first family whose cumulative weight reaches it
+    return np.where(ok, pick, fallback)
+
+
+def _logsum_rows(u: np.ndarray) -> np.ndarray:
+    """`_logsum` on (developer, family) rows, with numpy's own sum along a row."""
+    top = u.max(axis=1, keepdims=True)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return safe[:, 0] + np.log(np.exp(u - safe).sum(axis=1))
+
+
 def utilities_one(m: Market, pop: Population, choice: np.ndarray, i: int, task: int) -> list[float]:
     """Utility of every family for developer i's task, in the same order of terms as the vectorised path."""
     r, s = pop.region[i], pop.segment[i]
@@ -281,8 +301,8 @@ def decide_one(
     for task in range(m.n_tasks):
         u = np.array(utilities_one(m, pop, choice, i, task))
         if sampled:
-            welfare += m.task_share[s, task] * float(_logsum((u - m.aware[r])[:, None])[0])
+            welfare += m.task_share[s, task] * float(_logsum_rows((u - m.aware[r])[None, :])[0])
         if current[task] >= 0:
             u[current[task]] += m.switching_cost
-        picks[task] = int(_sample(u[:, None], draws.choice[i, task : task + 1], current[task : task + 1])[0])
+        picks[task] = int(_sample_rows(u[None, :], draws.choice[i, task : task + 1], current[task : task + 1])[0])
     return picks, welfare if sampled else None
