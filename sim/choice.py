@@ -8,7 +8,9 @@ Two implementations of the same decision, on the same random draws:
 - `decide_all`: numpy over every developer at once (what the model runs);
 - `decide_one`: one developer in plain Python (the oracle for tests, and the per-agent
   baseline of the benchmark).
-They add the utility terms in the same order, so they agree to the last bit.
+They add the utility terms in the same order, and the vectorised path repeats down columns of a
+(family, developer) array what the reference does with numpy along a developer's row (maximum,
+running sum, pairwise sum), so they agree to the last bit.
 
 Random draws are one uniform per developer per month and purpose (entry, review, and choice per
 task), drawn whatever the state: a policy run and its baseline consume the same numbers, so their difference
@@ -75,40 +77,176 @@ class Decision:
 WELFARE_SAMPLE = 0.25  # share of each month's reviewers whose consumer surplus is measured (a random sample)
 
 # --- vectorised ------------------------------------------------------------------------------
+#
+# Utilities are laid out (family, developer): every step is then an elementwise operation over
+# long rows, and the logit's maximum and cumulative sum run across families row by row (the same
+# operations in the same order as over a developer's row, so the results agree to the last bit).
+
+
+def _by_family(table: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`table[rows]` of a (group, family) table, transposed to (family, len(rows))."""
+    return np.ascontiguousarray(table.T).take(rows, axis=1)
 
 
 def _common(m: Market, pop: Population, who: np.ndarray) -> np.ndarray:
-    """The utility terms every task of developers `who` shares."""
-    r, s = pop.region[who], pop.segment[who]
-    u = m.base[r, s]
-    u = u + pop.w_trust[who, None] * m.trust_term[r]
-    return u + pop.fit[who]
+    """The utility terms every task of developers `who` shares, (family, developer)."""
+    r = pop.region[who]
+    n_regions, n_segments = m.base.shape[:2]
+    u = _by_family(m.base.reshape(n_regions * n_segments, -1), r * n_segments + pop.segment[who])
+    trust = _by_family(m.trust_term, r)
+    trust *= pop.w_trust[who]
+    u += trust
+    u += pop.fit.take(who, axis=0).T  # rows, then transposed: cheaper than gathering columns
+    return u
 
 
 def _tastes(m: Market, pop: Population, who: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Capability, price and open-weights utility of every family for `who`, before task weights."""
     return (
-        pop.w_capability[who, None] * m.cap_term[None, :],
-        pop.w_price[who, None] * m.price_term[pop.region[who]],
-        pop.w_open[who, None] * m.open_term[None, :],
+        np.multiply.outer(m.cap_term, pop.w_capability[who]),
+        pop.w_price[who] * _by_family(m.price_term, pop.region[who]),
+        np.multiply.outer(m.open_term, pop.w_open[who]),
     )
 
 
+def _peer_counts(peers: np.ndarray, n_families: int) -> np.ndarray:
+    """(family, developer): how many of each developer's peers (rows of `peers`) use the family."""
+    n = peers.shape[0]
+    key = peers * n
+    key += np.arange(n, 2 * n)[:, None]  # row 0 counts peers not in the market (family -1)
+    return np.bincount(key.ravel(), minlength=(n_families + 1) * n).reshape(n_families + 1, n)[1:]
+
+
 def _task_utilities(m: Market, u0: np.ndarray, tastes: tuple, peers: np.ndarray, task: int) -> np.ndarray:
-    """Utility of every family for task `task` (before switching costs); `peers` = families peers use."""
+    """Utility of every family for task `task` (before switching costs); `peers` = families peers use.
+
+    The terms are added in the reference's order, in place into one scratch array (temporaries of
+    this size cost more to allocate than to fill; IEEE sums and products commute exactly).
+    """
     wc, wp, wo = m.task_weights[task]
     cap, price, opened = tastes
-    u = u0 + wc * cap
-    u = u + wp * price
-    u = u + wo * opened
-    n, n_fam = u.shape
-    key = (np.arange(n)[:, None] * (n_fam + 1) + (peers + 1)).ravel()  # column 0 counts peers not in the market
-    counts = np.bincount(key, minlength=n * (n_fam + 1)).reshape(n, n_fam + 1)[:, 1:]
-    return u + m.beta_peers * (counts / peers.shape[1])
+    u = np.multiply(cap, wc)
+    u += u0
+    term = np.multiply(price, wp)
+    u += term
+    u += np.multiply(opened, wo, out=term)
+    k = peers.shape[1]
+    peer_term = m.beta_peers * (np.arange(k + 1) / k)  # the term for 0..k peers, as beta * (count / k)
+    u += peer_term.take(_peer_counts(peers, u.shape[0]), out=term, mode="clip")  # counts are 0..k anyway
+    return u
 
 
 def _sample(u: np.ndarray, draw: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Invert each row's logit cumulative probabilities at its draw; `fallback` if none available."""
+    """Invert each column's logit cumulative probabilities at its draw; `fallback` if none available.
+
+    `u` is (family, developer); it is overwritten (by the cumulative weights).
+    """
+    top = u.max(axis=0)
+    ok = np.isfinite(top)
+    u -= np.where(ok, top, 0.0)
+    cum = np.exp(u, out=u)
+    for f in range(1, len(cum)):  # running sum down the families, row by row (numpy's accumulate is slow here)
+        cum[f] += cum[f - 1]
+    below = cum < draw * cum[-1]  # the pick is the first family whose cumulative weight reaches the draw
+    count = np.uint8 if len(cum) < 256 else np.int64  # counting in bytes is faster, while they can hold it
+    pick = below.view(np.uint8).sum(axis=0, dtype=count).astype(np.int64)
+    return np.where(ok, pick, fallback)
+
+
+def _logsum(u: np.ndarray) -> np.ndarray:
+    """Logsum of each column of a (family, developer) array."""
+    top = u.max(axis=0)
+    safe = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return safe + np.log(0.0 + _pairwise_sum(np.exp(u - safe)))
+
+
+def _pairwise_sum(a: np.ndarray) -> np.ndarray:
+    """Sum down axis 0 in the order of numpy's own sum along a row (its `pairwise_sum`).
+
+    The logsum always summed a developer's row with numpy (0.0, plus the row summed pairwise in
+    blocks of eight); summing the same numbers in the same order down a column keeps every
+    welfare figure to the last bit while the work runs along long rows.
+    """
+    n = len(a)
+    if n > 128:
+        half = n // 2 - (n // 2) % 8
+        return _pairwise_sum(a[:half]) + _pairwise_sum(a[half:])
+    if n < 8:
+        total = np.zeros(a.shape[1:])
+        for row in a:
+            total += row
+        return total
+    r = a[:8].copy()
+    whole = n - n % 8
+    for i in range(8, whole, 8):
+        r += a[i : i + 8]
+    total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for row in a[whole:]:
+        total += row
+    return total
+
+
+def _lost(m: Market, pop: Population, choice: np.ndarray, entered: np.ndarray) -> np.ndarray:
+    """Developers in the market one of whose families is no longer available to them.
+
+    `in_use` marks where families were used last month, so most months one look at the small
+    (region, segment, family) table shows that nobody can be lost.
+    """
+    lost = np.zeros(len(entered), bool)
+    shut = ~np.isfinite(m.base) & m.in_use  # (region, segment, family) places where a used family is gone
+    if not shut.any():
+        return lost
+    inside = np.flatnonzero(entered)
+    r, s = pop.region[inside], pop.segment[inside]
+    lost[inside] = shut[r[:, None], s[:, None], choice[inside]].any(axis=1)
+    return lost
+
+
+def _movers(
+    m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray, draws: Draws
+) -> tuple[np.ndarray, np.ndarray]:
+    """Who chooses this month (entrants, then reviewers and the lost, by index) and who of them is sampled."""
+    outside = np.flatnonzero(~entered)
+    outside = outside[draws.entry[outside] < m.bass_p + m.bass_q]  # no peer share can let the others in
+    share_in = entered[pop.contacts.take(outside, axis=0)].mean(axis=1)  # (take: faster than indexing rows)
+    enters = outside[draws.entry[outside] < m.bass_p + m.bass_q * share_in]
+    staying = np.flatnonzero(entered & ((draws.review < m.review_rate) | _lost(m, pop, choice, entered)))
+    sampled = draws.review[staying] < m.review_rate * WELFARE_SAMPLE
+    return np.concatenate([enters, staying]), np.concatenate([np.zeros(len(enters), bool), sampled])
+
+
+def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray, draws: Draws) -> Decision:
+    """Everyone's decision this month, from last month's state (synchronous update)."""
+    movers, reviewed = _movers(m, pop, entered, choice, draws)
+    u0 = _common(m, pop, movers)
+    tastes = _tastes(m, pop, movers)
+    contacts = pop.contacts.take(movers, axis=0).astype(np.intp)  # converted once, not at each task's look-up
+    new_choice = choice.copy()
+    welfare = np.zeros(int(reviewed.sum()))
+    aware = _by_family(m.aware, pop.region[movers[reviewed]])
+    weight = m.task_share[pop.segment[movers[reviewed]]]
+    in_market = np.ones(len(movers), bool)
+    for task in range(m.n_tasks):
+        column = choice[:, task]
+        u = _task_utilities(m, u0, tastes, column.take(contacts), task)
+        welfare += weight[:, task] * _logsum(u[:, reviewed] - aware)
+        stay = column[movers]
+        cols = np.flatnonzero(stay >= 0)
+        u[stay[cols], cols] += m.switching_cost
+        picks = _sample(u, draws.choice[:, task][movers], stay)
+        new_choice[:, task][movers] = picks
+        in_market &= picks >= 0
+    new_entered = entered.copy()
+    new_entered[movers] = in_market
+    return Decision(new_entered, new_choice, movers[reviewed], welfare)
+
+
+# --- per-agent reference ---------------------------------------------------------------------
+
+
+def _sample_rows(u: np.ndarray, draw: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """`_sample` on (developer, family) rows, with numpy's own operations along a row."""
     top = u.max(axis=1, keepdims=True)
     ok = np.isfinite(top[:, 0])
     weights = np.exp(u - np.where(ok[:, None], top, 0.0))
@@ -117,61 +255,12 @@ def _sample(u: np.ndarray, draw: np.ndarray, fallback: np.ndarray) -> np.ndarray
     return np.where(ok, pick, fallback)
 
 
-def _logsum(u: np.ndarray) -> np.ndarray:
+def _logsum_rows(u: np.ndarray) -> np.ndarray:
+    """`_logsum` on (developer, family) rows, with numpy's own sum along a row."""
     top = u.max(axis=1, keepdims=True)
     safe = np.where(np.isfinite(top), top, 0.0)
     with np.errstate(divide="ignore"):
         return safe[:, 0] + np.log(np.exp(u - safe).sum(axis=1))
-
-
-def _lost(m: Market, pop: Population, choice: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Developers in the market one of whose families is no longer available to them.
-
-    `in_use` marks where families were used last month, so most months one look at the small
-    (region, segment, family) table shows that nobody can be lost.
-    """
-    lost = np.zeros(len(inside), bool)
-    shut = ~np.isfinite(m.base) & m.in_use  # (region, segment, family) places where a used family is gone
-    if not shut.any():
-        return lost
-    r, s = pop.region[inside], pop.segment[inside]
-    current = choice[inside]
-    lost[:] = shut[r[:, None], s[:, None], current].any(axis=1)
-    return lost
-
-
-def decide_all(m: Market, pop: Population, entered: np.ndarray, choice: np.ndarray, draws: Draws) -> Decision:
-    """Everyone's decision this month, from last month's state (synchronous update)."""
-    outside = np.flatnonzero(~entered)
-    outside = outside[draws.entry[outside] < m.bass_p + m.bass_q]  # no peer share can let the others in
-    share_in = entered[pop.contacts[outside]].mean(axis=1)
-    enters = outside[draws.entry[outside] < m.bass_p + m.bass_q * share_in]
-    inside = np.flatnonzero(entered)
-    lost = _lost(m, pop, choice, inside)
-    reviews = draws.review[inside] < m.review_rate
-    movers = np.concatenate([enters, inside[reviews | lost]])
-    sampled = draws.review[inside] < m.review_rate * WELFARE_SAMPLE
-    reviewed = np.concatenate([np.zeros(len(enters), bool), sampled[reviews | lost]])
-    u0 = _common(m, pop, movers)
-    tastes = _tastes(m, pop, movers)
-    contacts = pop.contacts[movers]
-    new_choice = choice.copy()
-    welfare = np.zeros(int(reviewed.sum()))
-    aware = m.aware[pop.region[movers[reviewed]]]
-    weight = m.task_share[pop.segment[movers[reviewed]]]
-    for task in range(m.n_tasks):
-        u = _task_utilities(m, u0, tastes, choice[contacts, task], task)
-        welfare += weight[:, task] * _logsum(u[reviewed] - aware)
-        stay = choice[movers, task]
-        rows = np.flatnonzero(stay >= 0)
-        u[rows, stay[rows]] += m.switching_cost
-        new_choice[movers, task] = _sample(u, draws.choice[movers, task], stay)
-    new_entered = entered.copy()
-    new_entered[movers] = (new_choice[movers] >= 0).all(axis=1)
-    return Decision(new_entered, new_choice, movers[reviewed], welfare)
-
-
-# --- per-agent reference ---------------------------------------------------------------------
 
 
 def utilities_one(m: Market, pop: Population, choice: np.ndarray, i: int, task: int) -> list[float]:
@@ -212,8 +301,8 @@ def decide_one(
     for task in range(m.n_tasks):
         u = np.array(utilities_one(m, pop, choice, i, task))
         if sampled:
-            welfare += m.task_share[s, task] * float(_logsum((u - m.aware[r])[None, :])[0])
+            welfare += m.task_share[s, task] * float(_logsum_rows((u - m.aware[r])[None, :])[0])
         if current[task] >= 0:
             u[current[task]] += m.switching_cost
-        picks[task] = int(_sample(u[None, :], draws.choice[i, task : task + 1], current[task : task + 1])[0])
+        picks[task] = int(_sample_rows(u[None, :], draws.choice[i, task : task + 1], current[task : task + 1])[0])
     return picks, welfare if sampled else None

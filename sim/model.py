@@ -29,6 +29,7 @@ from sim.policies import Effects
 from sim.population import build_population
 from sim.recorder import Recorder
 from sim.scenario import Scenario
+from sim.usage import tally
 from sim.world import ORIGINS, load_world
 
 STREAMS = ("population", "network", "entry", "review", "choice", "labs")
@@ -44,15 +45,6 @@ def make_streams(seed: int, lab_seed: int | None = None) -> dict[str, np.random.
     if lab_seed is not None:
         children[STREAMS.index("labs")] = np.random.SeedSequence(lab_seed).spawn(len(STREAMS))[STREAMS.index("labs")]
     return {name: np.random.Generator(np.random.PCG64(c)) for name, c in zip(STREAMS, children, strict=True)}
-
-
-def distinct_users(picks: np.ndarray, n_families: int) -> np.ndarray:
-    """Per family, how many rows of `picks` (one developer's family per task) use it at least once."""
-    users = np.zeros(n_families)
-    for task in range(picks.shape[1]):
-        new = (picks[:, :task] != picks[:, task, None]).all(axis=1)
-        users += np.bincount(picks[new, task], minlength=n_families)
-    return users
 
 
 class WeightshiftModel(mesa.Model):
@@ -82,6 +74,9 @@ class WeightshiftModel(mesa.Model):
         self.scale = self.p["real_developers"] / n
         self.entered = np.zeros(n, bool)
         self.choice = np.full((n, len(w.tasks)), -1, np.int64)
+        self.cell = self.pop.region * len(w.segments) + self.pop.segment  # (region, segment) cell of each developer
+        self.tokens = self.pop.volume[:, None] * w.task_share[self.pop.segment]  # (developer, task) tokens
+        self.routed = self.tokens * w.router[self.pop.region, None]  # those tokens as an API router sees them
         self.derivatives = np.zeros(nf)
         self.cum_downloads = np.zeros(nf)
         self.downloads = np.zeros(nf)
@@ -287,23 +282,21 @@ class WeightshiftModel(mesa.Model):
     def _ecosystem(self) -> None:
         """Users, token volumes (by region and by task), downloads and derivatives of each family."""
         w, p = self.world, self.p
-        nf, nr, nt = w.n_families, len(w.regions), len(w.tasks)
+        nf, nr, ns = w.n_families, len(w.regions), len(w.segments)
         inside = np.flatnonzero(self.entered)
-        picks = self.choice[inside]  # (inside, task)
-        vol = self.pop.volume[inside, None] * w.task_share[self.pop.segment[inside]]  # (inside, task)
-        self.inside, self.picks = inside, picks
-        ns = len(w.segments)
-        key = ((self.pop.region[inside] * ns + self.pop.segment[inside])[:, None] * nf + picks).ravel()
-        shape = (nr, ns, nf)
-        self.rsf_volume = np.bincount(key, weights=vol.ravel(), minlength=nr * ns * nf).reshape(shape).astype(float)
-        self.in_use = np.bincount(key, minlength=nr * ns * nf).reshape(shape) > 0
-        self.region_volume = self.rsf_volume.sum(axis=1)
-        task_key = np.arange(nt)[None, :] * nf + picks
-        routed = vol * w.router[self.pop.region[inside], None]
-        self.task_volume = (
-            np.bincount(task_key.ravel(), weights=routed.ravel(), minlength=nt * nf).reshape(nt, nf).astype(float)
+        everyone = len(inside) == self.pop.size  # then the developers' own arrays serve, without a copy
+
+        def rows(a: np.ndarray) -> np.ndarray:
+            return a if everyone else a[inside]
+
+        usage = self.usage = tally(
+            rows(self.cell), rows(self.choice), rows(self.tokens), rows(self.routed), nr * ns, nf
         )
-        users = distinct_users(picks, nf) * self.scale
+        self.rsf_volume = usage.volume.reshape(nr, ns, nf)
+        self.region_volume = self.rsf_volume.sum(axis=1)
+        self.task_volume = usage.task_volume
+        self.in_use = usage.uses.reshape(nr, ns, nf) > 0
+        users = usage.users * self.scale
         volume = w.router @ self.region_volume  # as an API router sees it (see regions.toml)
         total = volume.sum()
         self.users = users

@@ -128,6 +128,11 @@ def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
         return np.where(whole > 0, part / np.where(whole > 0, whole, 1), np.nan)
 
 
+def _ratio(part: float, whole: float) -> float:
+    """`_share` of two numbers, without numpy's per-call overhead (a dozen of them a month)."""
+    return float(part / whole) if whole > 0 else np.nan
+
+
 class Recorder:
     """Preallocated monthly arrays for the output tables."""
 
@@ -167,21 +172,17 @@ class Recorder:
     def record(self, m: WeightshiftModel, t: int, decision: Decision) -> None:
         """Store month t's outputs."""
         w, pop = self.world, m.pop
-        inside, picks = m.inside, m.picks
         seg_vol = m.rsf_volume.sum(axis=0)
-        startup = pop.segment[inside] == self.startup
-        open_use = w.open[picks[startup]]
-        cn_use = self.masks["cn_open"][picks[startup]]
-        reg_startup = pop.region[inside][startup]
-        nr = len(w.regions)
-        n_open = np.bincount(reg_startup, weights=open_use.sum(axis=1), minlength=nr)
-        n_cn = np.bincount(reg_startup, weights=cn_use.sum(axis=1), minlength=nr)
-        self._by_group(self.reg, t, m.region_volume, pop.region, inside, decision, m.scale)
-        self._by_group(self.seg, t, seg_vol, pop.segment, inside, decision, m.scale)
+        usage, shape = m.usage, m.rsf_volume.shape
+        startup_uses = usage.uses.reshape(shape)[:, self.startup, :]  # (region, family) task uses by startups
+        n_open = startup_uses[:, w.open].sum(axis=1).astype(float)
+        n_cn = startup_uses[:, self.masks["cn_open"]].sum(axis=1).astype(float)
+        adopters = usage.adopters.reshape(shape[:2])
+        self._by_group(self.reg, t, m.region_volume, adopters.sum(axis=1), pop.region, decision, m.scale)
+        self._by_group(self.seg, t, seg_vol, adopters.sum(axis=0), pop.segment, decision, m.scale)
         self.reg["startup_share_cn_among_open"][t] = _share(n_cn, n_open)
-        self.ts["startup_share_cn_among_open"][t] = _share(n_cn.sum(), n_open.sum())
-        mixed = (picks != picks[:, :1]).any(axis=1)
-        self.ts["multi_model_share"][t] = _share(float(mixed.sum()), float(len(inside)))
+        self.ts["startup_share_cn_among_open"][t] = _ratio(n_cn.sum(), n_open.sum())
+        self.ts["multi_model_share"][t] = _ratio(float(usage.mixed), float(usage.adopters.sum()))
         self._record_global(m, t, decision)
         self._record_families(m, t)
 
@@ -190,16 +191,17 @@ class Recorder:
         out: dict,
         t: int,
         vol: np.ndarray,
+        adopters: np.ndarray,
         group: np.ndarray,
-        inside: np.ndarray,
         decision: Decision,
         scale: float,
     ) -> None:
+        """One group table's month: bloc shares of `vol` (group, family), adopters and reviewers' welfare."""
         n = vol.shape[0]
         tot = vol.sum(axis=1)
         for bloc, mask in self.masks.items():
             out[f"usage_share_{bloc}"][t] = _share(vol[:, mask].sum(1), tot)
-        out["adopters"][t] = np.bincount(group[inside], minlength=n) * scale
+        out["adopters"][t] = adopters * scale
         who = group[decision.reviewers]
         out["welfare"][t] = _share(
             np.bincount(who, weights=decision.welfare, minlength=n), np.bincount(who, minlength=n)
@@ -209,10 +211,10 @@ class Recorder:
         ts, avail, w = self.ts, m.available, self.world
         vol = w.router @ m.region_volume
         for bloc, mask in self.masks.items():
-            ts[f"usage_share_{bloc}"][t] = _share(vol[mask].sum(), vol.sum())
+            ts[f"usage_share_{bloc}"][t] = _ratio(vol[mask].sum(), vol.sum())
             for i, task in enumerate(w.tasks):
-                ts[f"usage_share_{bloc}_{task}"][t] = _share(m.task_volume[i, mask].sum(), m.task_volume[i].sum())
-        ts["download_share_cn_open"][t] = _share(m.downloads[self.masks["cn_open"]].sum(), m.downloads.sum())
+                ts[f"usage_share_{bloc}_{task}"][t] = _ratio(m.task_volume[i, mask].sum(), m.task_volume[i].sum())
+        ts["download_share_cn_open"][t] = _ratio(m.downloads[self.masks["cn_open"]].sum(), m.downloads.sum())
         origin = np.array(ORIGINS)[w.origin]
         best = {
             "cn_open": self.masks["cn_open"],

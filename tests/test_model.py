@@ -8,8 +8,9 @@ import pytest
 from policy_runs import with_policies
 
 import sim
+from sim import usage
 from sim.api import TABLES
-from sim.choice import Draws, decide_all, decide_one
+from sim.choice import Draws, _pairwise_sum, decide_all, decide_one
 from sim.model import WeightshiftModel, make_streams
 from sim.policies import make_policy
 from sim.scenario import Scenario, load
@@ -40,6 +41,27 @@ def test_vectorised_decision_matches_reference_on_a_mid_run_state():
     assert list(fast.reviewers) == sorted(reviewed)
     assert np.array_equal(fast.welfare, np.array([reviewed[i] for i in fast.reviewers]))
     assert fast.reviewers.size > 50  # the comparison covered real reviews, not only stayers
+
+
+@pytest.mark.parametrize("n_families", [1, 3, 8, 15, 16, 23, 140])
+def test_column_sums_repeat_numpys_row_sums_to_the_last_bit(n_families):
+    """The welfare logsum sums down columns in the order numpy sums a developer's row (as it always did)."""
+    rows = np.exp(np.random.default_rng(n_families).normal(0.0, 8.0, size=(500, n_families)))
+    assert np.array_equal(0.0 + _pairwise_sum(np.ascontiguousarray(rows.T)), rows.sum(axis=1))
+
+
+@pytest.mark.parametrize("max_table", [usage.MAX_TABLE, 1])  # the table of combinations, and the sort
+def test_usage_tally_counts_like_a_direct_count(monkeypatch, max_table):
+    monkeypatch.setattr(usage, "MAX_TABLE", max_table)
+    rng = np.random.default_rng(4)
+    cell, picks = rng.integers(0, 6, 3000), rng.integers(0, 7, (3000, 3))
+    tokens = rng.random((3000, 3))
+    got = usage.tally(cell, picks, tokens, tokens, 6, 7)
+    assert np.array_equal(got.users, [sum(f in set(row) for row in picks.tolist()) for f in range(7)])
+    assert got.mixed == sum(len(set(row)) > 1 for row in picks.tolist())
+    assert np.array_equal(got.adopters, np.bincount(cell, minlength=6))
+    for c, f in [(0, 0), (2, 5), (5, 6)]:
+        assert got.uses[c, f] == ((cell[:, None] == c) & (picks == f)).sum()
 
 
 def test_agent_engine_reproduces_the_vectorised_run_exactly():
