@@ -70,8 +70,10 @@ class Lab(mesa.Agent):
     def grow(self, fx: Effects, quality: float, largest: float) -> None:
         """One month of compute; for Chinese labs, chip controls cut Nvidia growth.
 
-        Growth slows for every lab as the largest lab nears `compute_ceiling` (industry-wide limits
-        of power, chip supply and data), so the ceiling does not erase the gaps between labs.
+        Growth slows for every lab as the state of the art (`largest`: the largest lab's compute on
+        its policy-free path) nears `compute_ceiling` (industry-wide limits of power, chip supply and
+        data), so the ceiling does not erase the gaps between labs, and a subsidy that lifts one lab
+        past the state of the art does not slow the others.
 
         Controls remove a share (tightness x `control_effect`) of the growth of a Chinese lab's
         Nvidia fleet, so the gap compounds (Epoch AI: ~3x a year vs ~5x). Part of the budget the
@@ -119,7 +121,7 @@ class Lab(mesa.Agent):
         A lab's attainable know-how is the frontier's plus, for Chinese labs, the efficiency
         premium (a level, reached by catching up, never a growth rate). Papers and people close a
         share of the gap to it each month; studying the best open release and distilling from the
-        best accessible API close the gap to theirs. A lab whose compute trails the largest lab's
+        best accessible API close the gap to theirs. A lab whose compute trails the state of the art's
         cannot absorb all of it (absorptive capacity), so a small-model lab stays one.
         """
         p = self.model.p

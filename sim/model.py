@@ -91,8 +91,9 @@ class WeightshiftModel(mesa.Model):
         self.knowhow_frontier = 0.0
         self.chip_exposure = 0.0  # tightness-years of chip controls so far (builds the CN premium)
         self.labs = [Lab(self, f) for f in range(nf)]
-        # the compute of the state of the art: the largest lab's law of growth, free of any policy, so
-        # that the capability ladder's top (prices) is a clock no boost or control moves
+        # the compute of the state of the art: the largest lab's law of growth, free of any policy. It is
+        # the scale against which the compute ceiling, absorptive capacity and the capability ladder
+        # are read, so one lab's boost or another's controls do not move every other lab
         self.state_of_art_compute = max(lab.compute for lab in self.labs)
         by_gov: dict[str, list] = {g: [] for g in GOVERNMENTS}
         for policy in self.spec.policies:
@@ -143,16 +144,14 @@ class WeightshiftModel(mesa.Model):
         jitter = self.streams["labs"].random(len(self.labs))
         best_open_k = max((lab.knowhow for lab in self.labs if lab.open_line and lab.available), default=-np.inf)
         best_api_k = max((lab.knowhow for lab in self.labs if not lab.open_line and lab.available), default=-np.inf)
-        largest = max(lab.compute for lab in self.labs)
-        for lab in self.labs:
-            lab.grow(fx, self.domestic_quality, largest)
-        largest = max(lab.compute for lab in self.labs)
+        for lab in self.labs:  # the industry-wide ceiling slows everyone by the state of the art's size
+            lab.grow(fx, self.domestic_quality, self.state_of_art_compute)
         self.knowhow_frontier += knowhow_step(p)
         self.state_of_art_compute *= state_of_art_growth(p, self.state_of_art_compute)
         self.chip_exposure += fx.chip_tightness / 12
         for lab in self.labs:
             lab.build_premium(self.chip_exposure)
-            lab.learn(self.knowhow_frontier, best_open_k, best_api_k, largest)
+            lab.learn(self.knowhow_frontier, best_open_k, best_api_k, self.state_of_art_compute)
             lab.update_frontier()
         for lab in self.labs:
             if t >= lab.first_month and (t >= 1 or not lab.open_line):  # open lines decide on last month's market

@@ -22,8 +22,6 @@ CLOSED_WORLD = {
     "cannibalisation": 0.0,  # nor weigh their own closed share
     "launch_buzz": 0.0,  # news of a release depends on the world's best model, usable or not
     "diffusion_distill": 0.0,  # labs do not learn from the best API, usable or not
-    "absorptive_capacity": 0.0,  # nor is their know-how capped by the largest lab's compute
-    "compute_ceiling": 1e31,  # whose size does not slow their growth either
     "beta_ecosystem": 0.0,  # the shared derivative count carries no utility across regions
     "homophily": 0.5,
     "regional_ties": 0.5,  # every peer is in the developer's own region
