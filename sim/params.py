@@ -135,7 +135,7 @@ REGISTRY: dict[str, Param] = {
         _p("compute_growth", 4.5, "x per year", 4.0, 5.5, "Epoch AI (Sevilla & Roldan 2024): frontier training compute grew 4-5x a year 2010-2024; Epoch AI (Jan 2025): ~5x a year outside China",
            "Growth of labs' training compute without chip controls.", "compute", calibrate=True),
         _p("compute_ceiling", 2e29, "FLOP", 1e27, 1e31, "Epoch AI, 'Can AI scaling continue through 2030?' (2024): training runs of ~2e29 FLOP are feasible by 2030",
-           "Training compute of the largest lab at which every lab's growth stops (power, chip and data limits).", "compute"),
+           "Training compute of the state of the art (the largest lab's policy-free path) at which every lab's growth stops (power, chip and data limits).", "compute"),
         _p("control_effect", 0.7, "fraction", 0.2, 1.0, "CV: US export restrictions on AI chips since 2022; Epoch AI (Jan 2025): Chinese compute grew ~3x a year vs ~5x elsewhere; strength calibrated",
            "Share of Chinese labs' frontier-chip compute growth that full controls (tightness 1) remove.", "compute", calibrate=True),
         _p("domestic_share_2023", 0.1, "share", 0.0, 0.5, "assumed; Huawei Ascend 910 shipments were small next to Nvidia's China sales in 2023",
@@ -170,7 +170,7 @@ REGISTRY: dict[str, Param] = {
         _p("diffusion_distill", 0.04, "1/month", 0.0, 0.3, "assumed (distillation from accessible APIs); calibrated to the measured lags",
            "Share of its gap to the best accessible closed model's know-how a lab closes each month.", "capability", calibrate=True),
         _p("absorptive_capacity", 0.1, "decades per decade", 0.0, 0.5, "assumed (Cohen & Levinthal 1990: absorbing outside knowledge takes own capacity)",
-           "Know-how a lab cannot absorb per decade its compute trails the largest lab's (a small-model lab stays one).", "capability"),
+           "Know-how a lab cannot absorb per decade its compute trails the state of the art's (a small-model lab stays one).", "capability"),
         _p("data_feedback", 20.0, "rating points", 0.0, 100.0, "assumed (the self-reinforcing advantage: usage data improves models), bounded",
            "Capability a lab gains from holding all of the market's tokens (grows with the square root of its share).", "capability"),
         # --- prices ------------------------------------------------------------------------------------
