@@ -241,7 +241,7 @@ class Lab(mesa.Agent):
             self.price = self.cost * (1.0 + self.markup)
             return
         if self.improved or math.isnan(self.list_price):  # a closed API sets its list price at a launch
-            self.list_price = gross * (1.0 + p["markup_open"] + self._lead_markup(best_open))
+            self.list_price = gross * (1.0 + p["markup_closed"] + self._lead_markup(best_open))
         else:  # and holds it until the next launch (never below cost); a subsidy passes through at once
             self.list_price = max(self.list_price, gross)
         self.price = self.list_price * (self.cost / gross)

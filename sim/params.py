@@ -187,6 +187,8 @@ REGISTRY: dict[str, Param] = {
            "Physical floor under any serving cost.", "prices"),
         _p("markup_open", 1.0, "fraction", 0.0, 6.0, "assumed; DeepSeek disclosed a theoretical 545% cost-profit margin at full load (Mar 2025); third-party hosts compete near cost",
            "Markup over serving cost of open families (own API and third-party hosts).", "prices", calibrate=True),
+        _p("markup_closed", 1.0, "fraction", 0.0, 2.0, "reported margins: Anthropic's gross margin ~40-60% in 2025 (a markup of ~0.7-1.5 over serving cost); calibrated",
+           "Markup over serving cost of a closed API without a lead (brand, reliability, tooling); the lead premium comes on top.", "prices", calibrate=True),
         _p("markup_lead", 3.0, "fraction", 0.0, 10.0, "assumed; calibrated to the Claude/DeepSeek price ratios (~65x mid-2025, ~32x Dec 2025);"
            " bounded by reported margins: Anthropic's gross margin ~40-60% (2025 reports), DeepSeek's theoretical 545% cost-profit margin (Mar 2025)",
            "Largest markup a closed API lab charges for a lead over the best open model.", "prices", calibrate=True),
