@@ -2,7 +2,8 @@
 
 A scenario file may carry `[[claims]]`: each names an output at a month (a timeseries column, or
 a column of the regions or segments table for one region or segment) and says it ends above or
-below the baseline's, or above or below a fixed value. `check_claims` runs the scenario and its
+below the baseline's, above or below a fixed value, or above or below another output of the same
+run and table (e.g. closed models' share of frontier work above their share of all tokens). `check_claims` runs the scenario and its
 baseline on the same seeds (common random numbers) and reports, per claim, the median difference
 and the share of seeds on the claimed side, so a claim is judged against noise, not one run.
 """
@@ -24,7 +25,8 @@ CLAIM_KEYS = ("text", "metric", "month", "region", "segment", "above", "below")
 
 @dataclass(frozen=True)
 class Claim:
-    """One checkable statement: `metric` at `month` is above/below `than` ("baseline" or a number)."""
+    """One checkable statement: `metric` at `month` is above/below `than`: "baseline", a number, or
+    another column of the same table in the same run."""
 
     text: str
     metric: str
@@ -36,6 +38,9 @@ class Claim:
 
     def value(self, tables: dict[str, pd.DataFrame]) -> float:
         """The claimed output in one run's tables."""
+        return self._at(tables, self.metric)
+
+    def _at(self, tables: dict[str, pd.DataFrame], column: str) -> float:
         if self.region is not None:
             frame = tables["regions"]
             frame = frame[frame["region"] == self.region]
@@ -44,7 +49,15 @@ class Claim:
             frame = frame[frame["segment"] == self.segment]
         else:
             frame = tables["timeseries"]
-        return float(frame.loc[frame["month"] == self.month, self.metric].iloc[0])
+        return float(frame.loc[frame["month"] == self.month, column].iloc[0])
+
+    def reference(self, run: dict[str, pd.DataFrame], baseline: dict[str, pd.DataFrame]) -> float:
+        """What the metric is compared with in this run: the baseline's value, a number or another output."""
+        if self.than == "baseline":
+            return self.value(baseline)
+        if isinstance(self.than, str):
+            return self._at(run, self.than)
+        return float(self.than)
 
 
 def parse_claims(tables: Any, where: str, columns: dict[str, dict], names: dict[str, tuple[str, ...]]) -> tuple:
@@ -74,8 +87,10 @@ def _claim(t: dict, here: str, columns: dict[str, dict], names: dict[str, tuple[
     if len(sides) != 1:
         raise InputError(here, "above", t.get("above", t.get("below")), "exactly one of above or below")
     than = t[sides[0]]
-    if than != "baseline" and (isinstance(than, bool) or not isinstance(than, int | float)):
-        raise InputError(here, sides[0], than, '"baseline" or a number')
+    if isinstance(than, str) and than != "baseline" and (than not in columns[table] or than == "month"):
+        raise InputError(here, sides[0], than, f'"baseline", a number or an output column of the {table} table')
+    if isinstance(than, bool) or not isinstance(than, int | float | str):
+        raise InputError(here, sides[0], than, '"baseline", a number or an output column')
     return Claim(t["text"], t["metric"], month, sides[0], than, t.get("region"), t.get("segment"))
 
 
@@ -96,7 +111,7 @@ def judge(claims: Iterable[Claim], runs: list[dict], baselines: list[dict]) -> l
     """Verdicts from paired runs (scenario and baseline tables, seed by seed)."""
     out = []
     for c in claims:
-        ref = [c.value(b) if c.than == "baseline" else float(c.than) for b in baselines]
+        ref = [c.reference(r, b) for r, b in zip(runs, baselines, strict=True)]
         diff = np.array([c.value(r) for r in runs]) - np.array(ref)
         side = diff > 0 if c.direction == "above" else diff < 0
         out.append(Verdict(c, float(np.median(diff)), float(side.mean())))

@@ -23,7 +23,7 @@ kind = "{kind}"
 n_developers = 300
 months = 24
 [vary]
-cn_efficiency_premium = {{ low = 2.0, high = 9.0{levels} }}
+cn_efficiency_premium = {{ low = 1.0, high = 4.0{levels} }}
 beta_trust = {{ low = 0.5, high = 2.5{levels} }}
 [policies.late]
 kind = "chip_export_controls"

@@ -83,28 +83,25 @@ def test_claims_cli_reports_and_exits_with_the_verdict(tmp_path, capsys):
     assert "holds  less CN compute" in out and "FAILS  not true" in out
 
 
+def test_a_claim_can_compare_two_outputs_of_the_same_run():
+    from sim.claims import judge
+
+    sc = scenarios.load("continued_chinese_dominance")
+    claim = next(c for c in sc.claims if c.than == "usage_share_closed")
+    ts = pd.DataFrame({"month": ["2030-12"], "usage_share_closed_frontier": [0.4], "usage_share_closed": [0.25]})
+    other = ts.assign(usage_share_closed=0.5)
+    runs = [{"timeseries": ts}, {"timeseries": ts}, {"timeseries": other}]
+    (verdict,) = judge([claim], runs, runs)
+    assert verdict.median == pytest.approx(0.15) and verdict.agree == pytest.approx(2 / 3)
+
+
 def test_claims_of_a_scenario_without_claims_is_an_input_error(capsys):
     assert main(["claims", "baseline", "--seeds", "1"]) == 2
     assert "claims" in capsys.readouterr().err
 
 
-INTERIM = "interim calibration of Model v2 (issue 11 open): "
-KNOWN_FAILURES = {
-    "continued_chinese_dominance": INTERIM + "the baseline's Chinese share saturates by 2030, so closed models "
-    "lose the frontier work too (measured: closed frontier share 0.01)",
-    "renewed_western_competitiveness": INTERIM + "the fitted diffusion through open weights is near zero, so "
-    "better Western open weights do not lift Chinese capability (measured: -7.8 points)",
-}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN_FAILURES[n], strict=False)) if n in KNOWN_FAILURES else n
-        for n in SEED_SCENARIOS
-    ],
-)
+@pytest.mark.parametrize("name", SEED_SCENARIOS)
 def test_each_seed_scenario_tells_its_story_over_ten_seeds(name):
     verdicts = check_claims(name, seeds=10, overrides={"n_developers": 4000})
     assert verdicts, f"{name} declares no claims"
