@@ -3,8 +3,8 @@
 A scenario file may carry `[[claims]]`: each names an output at a month (a timeseries column, or
 a column of the regions or segments table for one region or segment) and says it ends above or
 below the baseline's, above or below a fixed value, or above or below another output of the same
-run and table (e.g. closed models' share of frontier work above their share of all tokens). `check_claims` runs the scenario and its
-baseline on the same seeds (common random numbers) and reports, per claim, the median difference
+run and table (e.g. the best Chinese open model above the best US closed one). `check_claims` runs
+the scenario and its baseline on the same seeds (common random numbers) and reports, per claim, the median difference
 and the share of seeds on the claimed side, so a claim is judged against noise, not one run.
 """
 
