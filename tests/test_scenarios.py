@@ -87,12 +87,14 @@ def test_a_claim_can_compare_two_outputs_of_the_same_run():
     from sim.claims import judge
 
     sc = scenarios.load("continued_chinese_dominance")
-    claim = next(c for c in sc.claims if c.than == "usage_share_closed")
-    ts = pd.DataFrame({"month": ["2030-12"], "usage_share_closed_frontier": [0.4], "usage_share_closed": [0.25]})
-    other = ts.assign(usage_share_closed=0.5)
-    runs = [{"timeseries": ts}, {"timeseries": ts}, {"timeseries": other}]
+    claim = next(c for c in sc.claims if c.than == "best_capability_us_closed")
+    ts = pd.DataFrame(
+        {"month": ["2030-12"], "best_capability_cn_open": [1500.0], "best_capability_us_closed": [1450.0]}
+    )
+    behind = ts.assign(best_capability_us_closed=1600.0)
+    runs = [{"timeseries": ts}, {"timeseries": ts}, {"timeseries": behind}]
     (verdict,) = judge([claim], runs, runs)
-    assert verdict.median == pytest.approx(0.15) and verdict.agree == pytest.approx(2 / 3)
+    assert verdict.median == pytest.approx(50.0) and verdict.agree == pytest.approx(2 / 3)
 
 
 def test_claims_of_a_scenario_without_claims_is_an_input_error(capsys):
