@@ -198,6 +198,15 @@ def wait_idle(page: Page, timeout: float = 60_000) -> None:
     page.wait_for_function(IDLE_JS, timeout=timeout)
 
 
+def handled(page: Page, speed: int) -> None:
+    """Until the server has handled every click sent so far: it takes a page's messages in order, so once
+    a speed typed after them shows in the address bar, the clicks before it were all handled."""
+    field = page.locator(".ws-input-speed input")
+    field.fill(str(speed))
+    field.press("Enter")
+    page.wait_for_url(f"**speed={speed}**", timeout=60_000)
+
+
 def month(page: Page) -> str:
     return page.locator(".ws-month").inner_text()
 
