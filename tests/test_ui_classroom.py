@@ -7,19 +7,15 @@ import os
 from pathlib import Path
 
 import pytest
-from uibrowser import (  # noqa: F401 (fixtures)
+from uibrowser import (
     ARTIFACTS,
     SERVERS,
     TIMINGS,
-    browser,
-    chromium,
     handled,
-    kpis,
     median,
     month,
     open_page,
-    page,
-    server,
+    sized_page,
     step,
     wait_idle,
 )
@@ -90,19 +86,16 @@ def overlaps(boxes: list[dict]) -> list[tuple[str, str]]:
     ],
 )
 def test_charts_fit_the_screen_labels_do_not_overlap_titles_and_legends_are_whole(server, browser, width, height):
-    ctx = browser.new_context(viewport={"width": width, "height": height})
-    pg = ctx.new_page()
-    try:
+    with sized_page(browser, width, height) as pg:
         first = open_page(pg, server)
         pg.wait_for_function("(window.wsCharts || new Set()).size >= 8", timeout=30_000)
         step(pg, ".ws-step12")  # a longer line, and the charts drawn once more
         times = [step(pg) for _ in range(5)]
         TIMINGS[f"first_paint_{width}x{height}_s"] = round(first, 2)
         TIMINGS[f"step_redraw_median_{width}x{height}_ms"] = median([t[1] for t in times])
+        print(f"{width}x{height}: first paint {first:.2f} s, step redraw median {median([t[1] for t in times])} ms")
         charts = pg.evaluate(TEXT_BOXES_JS)
         pg.screenshot(path=ARTIFACTS / f"explore_{width}x{height}.png", full_page=True)
-    finally:
-        ctx.close()
     assert len(charts) >= 8
     for c in charts:
         assert overlaps(c["boxes"]) == [], f"{c['cls']} at {width}x{height}: overlapping labels"
@@ -223,12 +216,10 @@ def test_memory_returns_near_the_baseline_after_20_sessions_close(server, browse
     pid = SERVERS[server]
 
     def session() -> None:
-        ctx = browser.new_context(viewport={"width": 1280, "height": 720})
-        pg = ctx.new_page()
-        open_page(pg, server + "?n_developers=5000")
-        step(pg, ".ws-step12")
-        pg.close(run_before_unload=True)  # the tab closes: the browser tells the server
-        ctx.close()
+        with sized_page(browser, 1280, 720) as pg:
+            open_page(pg, server + "?n_developers=5000")
+            step(pg, ".ws-step12")
+            pg.close(run_before_unload=True)  # the tab closes: the browser tells the server
 
     session()  # warm: imports, caches and the first allocations
     base = _rss_mib(pid)
@@ -236,4 +227,5 @@ def test_memory_returns_near_the_baseline_after_20_sessions_close(server, browse
         session()
     after = _rss_mib(pid)
     TIMINGS["rss_mib"] = {"before_20_sessions": round(base), "after_20_sessions": round(after)}
+    print(f"RSS of the UI server: {base:.0f} MiB before 20 sessions, {after:.0f} MiB after they closed")
     assert after - base < 60, f"RSS grew from {base:.0f} to {after:.0f} MiB over 20 closed sessions"
