@@ -112,7 +112,7 @@ def test_charts_fit_the_screen_labels_do_not_overlap_titles_and_legends_are_whol
 def test_a_burst_of_resets_is_coalesced_and_the_page_answers_at_once(server, page):
     open_page(page, server)
     page.evaluate("() => { for (let i = 0; i < 20; i++) document.querySelector('.ws-reset').click(); }")
-    handled(page, speed=5)  # a busy page may go idle between two of the clicks: wait until all are handled
+    handled(page)  # a busy page may go idle between two of the clicks: wait until all are handled
     page.wait_for_function("document.querySelector('.ws-month').innerText.includes('not started')", timeout=60_000)
     wait_idle(page)
     assert page.locator(".ws-play").is_visible()  # no Play fired by itself

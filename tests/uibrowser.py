@@ -211,13 +211,14 @@ def wait_idle(page: Page, timeout: float = 60_000) -> None:
     page.wait_for_function(IDLE_JS, timeout=timeout)
 
 
-def handled(page: Page, speed: int) -> None:
+def handled(page: Page) -> None:
     """Until the server has handled every click sent so far: it takes a page's messages in order, so once
-    a speed typed after them shows in the address bar, the clicks before it were all handled."""
-    field = page.locator(".ws-input-speed input")
-    field.fill(str(speed))
-    field.press("Enter")
-    page.wait_for_url(f"**speed={speed}**", timeout=60_000)
+    a later click's answer shows (the Policies section folded or unfolded), the clicks before it were all
+    handled. A click, not typing: a typed value may reach the server after the Enter that commits it."""
+    fold = page.locator(".ws-fold", has_text="Policies")
+    arrow = "▸" if fold.inner_text().startswith("▾") else "▾"
+    fold.click()
+    page.locator(".ws-fold", has_text=f"{arrow} Policies").wait_for(timeout=60_000)
 
 
 def month(page: Page) -> str:
