@@ -26,7 +26,7 @@ from sim.choice import Decision, Draws, Market, decide_all
 from sim.labs import Lab, attainable, knowhow_step, state_of_art_growth
 from sim.params import resolve
 from sim.policies import Effects
-from sim.population import build_population
+from sim.population import Population, build_population
 from sim.recorder import Recorder
 from sim.scenario import Scenario
 from sim.usage import tally
@@ -48,7 +48,12 @@ def make_streams(seed: int, lab_seed: int | None = None) -> dict[str, np.random.
 
 
 class WeightshiftModel(mesa.Model):
-    """The simulated world from 2023-01. `params` are resolved values (see `sim.params`)."""
+    """The simulated world from 2023-01. `params` are resolved values (see `sim.params`).
+
+    `population`: one already built for the same seed and population parameters (equal
+    `sim.population.population_key`), to skip drawing it again; a run only reads it, so the results
+    are those of a fresh build.
+    """
 
     def __init__(
         self,
@@ -57,6 +62,7 @@ class WeightshiftModel(mesa.Model):
         params: dict[str, Any] | None = None,
         engine: str = "vector",
         lab_seed: int | None = None,
+        population: Population | None = None,
     ) -> None:
         super().__init__(rng=seed)
         if engine not in ENGINES:
@@ -67,9 +73,13 @@ class WeightshiftModel(mesa.Model):
         self.seed, self.engine, self.lab_seed = seed, engine, lab_seed
         self.world = w = load_world()
         self.streams = make_streams(seed, lab_seed)
-        self.pop = build_population(
-            self.p["n_developers"], self.p, w, self.streams["population"], self.streams["network"]
-        )
+        if population is None:
+            population = build_population(
+                self.p["n_developers"], self.p, w, self.streams["population"], self.streams["network"]
+            )
+        self.pop = population
+        if self.pop.size != self.p["n_developers"]:
+            raise ValueError(f"a population of {self.pop.size}, not n_developers={self.p['n_developers']}")
         n, nf = self.pop.size, w.n_families
         self.scale = self.p["real_developers"] / n
         self.entered = np.zeros(n, bool)

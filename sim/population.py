@@ -6,7 +6,8 @@ decisions are a few numpy operations over everyone at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,26 @@ class Population:
     @property
     def size(self) -> int:
         return len(self.region)
+
+    def frozen(self) -> Population:
+        """This population with every array read-only, so it can be shared by several runs.
+
+        A run only reads its population (state that changes lives on the model); freezing makes
+        any write fail loudly instead of leaking from one run into the next.
+        """
+        for f in fields(self):
+            getattr(self, f.name).flags.writeable = False
+        return self
+
+
+# What `build_population` reads from the parameters: with the seed, they fix the population exactly
+# (it and the network are drawn from their own streams of the seed, see `sim.model.make_streams`).
+POPULATION_PARAMS = ("n_developers", "taste_sd", "volume_sd", "fit_sd", "contacts", "homophily", "regional_ties")
+
+
+def population_key(seed: int, params: dict[str, Any]) -> tuple:
+    """Runs with equal keys have identical populations, so one built population can serve them all."""
+    return (seed, *(params[name] for name in POPULATION_PARAMS))
 
 
 def _lognormal_weight(rng: np.random.Generator, base: np.ndarray, sd: float) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Make the tests folder importable (the regression helper lives here); shared fixtures."""
+"""Make the tests folder importable (the regression helper lives here); shared fixtures and plugins."""
 
 import sys
 from pathlib import Path
@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+pytest_plugins = ["uibrowser"]  # the browser tests' fixtures (Chromium, the UI server, pages)
 
 
 def pytest_configure(config):

@@ -5,20 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-from uibrowser import (  # noqa: F401 (fixtures)
-    ARTIFACTS,
-    TIMINGS,
-    browser,
-    chromium,
-    kpis,
-    median,
-    month,
-    open_page,
-    page,
-    server,
-    step,
-    wait_idle,
-)
+from uibrowser import ARTIFACTS, TIMINGS, kpis, month, open_page, sized_page, step, wait_idle
 
 
 def test_first_paint_shows_the_calibrated_history_and_asks_nothing_outside_this_machine(server, page):
@@ -78,16 +65,13 @@ def test_preset_slider_step_and_shared_link(server, page, browser):
 
     link = page.locator(".ws-share input").input_value()
     assert "scenario=regulatory_fragmentation" in link and "month=2026-01" in link and "beta_open=" in link
-    other = browser.new_page(viewport={"width": 1600, "height": 1000})
-    try:
+    with sized_page(browser) as other:
         open_page(other, link)
         assert month(other) == "2026-01"
         assert kpis(other) == after
         assert other.locator(".ws-input-beta_open input").input_value() == typed
         assert "regulatory_fragmentation" in other.locator(".v-input", has_text="Scenario preset").inner_text()
         other.screenshot(path=ARTIFACTS / "restored_from_link.png")
-    finally:
-        other.close()
 
 
 def test_reload_keeps_the_month(server, page):

@@ -1,6 +1,9 @@
 """Fixtures and helpers of the browser tests: Chromium (see `find_chromium`), headless, driven by
 Playwright, against `weightshift ui` on a free 127.0.0.1 port (one server per test module).
 
+tests/conftest.py loads this module as a plugin, so every test module gets the fixtures (`chromium`,
+`server`, `browser`, `page`) without importing them, and imports only the helpers it uses.
+
 Every wait here is for a state of the page (an element, a text, a counter), never for a duration.
 Screenshots, the server's log and the measured timings go to tests/artifacts/ (not committed).
 """
@@ -17,10 +20,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -166,12 +171,20 @@ def browser(chromium):
         b.close()
 
 
+@contextmanager
+def sized_page(browser: Browser, width: int = 1600, height: int = 1000) -> Iterator[Page]:
+    """A page of its own (cookies, session) at `width` x `height`, closed afterwards."""
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        yield ctx.new_page()
+    finally:
+        ctx.close()
+
+
 @pytest.fixture
-def page(browser) -> Page:
-    ctx = browser.new_context(viewport={"width": 1600, "height": 1000})
-    pg = ctx.new_page()
-    yield pg
-    ctx.close()
+def page(browser) -> Iterator[Page]:
+    with sized_page(browser) as pg:
+        yield pg
 
 
 def median(values: list[float]) -> float:
@@ -196,6 +209,16 @@ def open_page(page: Page, url: str) -> float:
 def wait_idle(page: Page, timeout: float = 60_000) -> None:
     """Until no re-run is queued or running and the numbers are the exact run's (not the preview's)."""
     page.wait_for_function(IDLE_JS, timeout=timeout)
+
+
+def handled(page: Page) -> None:
+    """Until the server has handled every click sent so far: it takes a page's messages in order, so once
+    a later click's answer shows (the Policies section folded or unfolded), the clicks before it were all
+    handled. A click, not typing: a typed value may reach the server after the Enter that commits it."""
+    fold = page.locator(".ws-fold", has_text="Policies")
+    arrow = "▸" if fold.inner_text().startswith("▾") else "▾"
+    fold.click()
+    page.locator(".ws-fold", has_text=f"{arrow} Policies").wait_for(timeout=60_000)
 
 
 def month(page: Page) -> str:

@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,7 @@ from sim.ui.charts import (
     task_columns,
 )
 from sim.ui.controls import Fold, Md, NumberField, ParamPanel, PolicyPanel, ScenarioPicker
-from sim.ui.echarts import AddressBar, echart
+from sim.ui.echarts import AddressBar, Echart, Opaque, echart
 from sim.ui.export import charts_png, tables_zip
 from sim.ui.session import (
     PREVIEW_N,
@@ -58,6 +58,17 @@ KPIS = (
     ("download_share_cn_open", "CN share of open downloads", "#d62728"),
 )
 BIG = "font-size:30px;font-weight:700"
+KPI_ROW = {  # sticky: the numbers stay in sight while the charts scroll
+    "display": "flex",
+    "flex-wrap": "wrap",
+    "gap": "10px",
+    "align-items": "stretch",
+    "position": "sticky",
+    "top": "0",
+    "z-index": "5",
+    "background": "white",
+    "padding-bottom": "4px",
+}
 
 
 def share_url(s: Settings, month: int) -> str:
@@ -99,31 +110,36 @@ def PlayButtons() -> None:
     solara.use_thread(play_loop, dependencies=[playing.value], intrusive_cancel=False)
     done = run is not None and run.done and not building
     hold = run is None or building
-    with solara.Row(gap="6px", style={"flex-wrap": "wrap", "align-items": "center"}):
-        if playing.value:
-            solara.Button("❚❚ Pause", color="primary", on_click=pause, classes=["ws-pause"])
-        else:
+    # one column around everything: with a varying number of top-level children Solara would wrap
+    # them or not, and the buttons would be made anew (dozens of widget messages) at each busy change
+    with solara.Column(gap="4px"):
+        with solara.Row(gap="6px", style={"flex-wrap": "wrap", "align-items": "center"}):
+            if playing.value:
+                solara.Button("❚❚ Pause", color="primary", on_click=pause, classes=["ws-pause"])
+            else:
+                solara.Button(
+                    "▶ Play",
+                    color="primary",
+                    on_click=lambda: playing.set(True),
+                    disabled=done or hold,
+                    classes=["ws-play"],
+                )
+            solara.Button("Step", on_click=lambda: step(), disabled=done or hold or playing.value, classes=["ws-step"])
             solara.Button(
-                "▶ Play",
-                color="primary",
-                on_click=lambda: playing.set(True),
-                disabled=done or hold,
-                classes=["ws-play"],
+                "+12", on_click=lambda: step(12), disabled=done or hold or playing.value, classes=["ws-step12"]
             )
-        solara.Button("Step", on_click=lambda: step(), disabled=done or hold or playing.value, classes=["ws-step"])
-        solara.Button("+12", on_click=lambda: step(12), disabled=done or hold or playing.value, classes=["ws-step12"])
-        solara.Button("Reset", on_click=reset, outlined=True, classes=["ws-reset"])
-    if building:
-        solara.ProgressLinear(True)
-        solara.Text("Re-running from 2023-01 with your change…", classes=["ws-busy"], style={"font-size": "13px"})
-    elif done:
-        with solara.Row(gap="8px", style={"align-items": "center"}):
-            solara.Text(
-                f"End of the run ({month_label(run.months - 1)}): `months` sets how far it goes.",
-                classes=["ws-end"],
-                style={"font-size": "13px"},
-            )
-            solara.Button("↻ Run again", small=True, color="primary", on_click=run_again, classes=["ws-run-again"])
+            solara.Button("Reset", on_click=reset, outlined=True, classes=["ws-reset"])
+        if building:
+            solara.ProgressLinear(True)
+            solara.Text("Re-running from 2023-01 with your change…", classes=["ws-busy"], style={"font-size": "13px"})
+        elif done:
+            with solara.Row(gap="8px", style={"align-items": "center"}):
+                solara.Text(
+                    f"End of the run ({month_label(run.months - 1)}): `months` sets how far it goes.",
+                    classes=["ws-end"],
+                    style={"font-size": "13px"},
+                )
+                solara.Button("↻ Run again", small=True, color="primary", on_click=run_again, classes=["ws-run-again"])
 
 
 @solara.component
@@ -215,26 +231,32 @@ def Kpis(run: LiveRun, t: int, ref: LiveRun | None = None, provisional: bool = F
         phase = "history (calibrated)" if t <= HISTORY_MONTHS else "projection"
     if provisional:
         phase += f" · preview on {PREVIEW_N:,} agents, full run follows"
-    sticky = {"position": "sticky", "top": "0", "z-index": "5", "background": "white", "padding-bottom": "4px"}
-    with solara.Row(gap="10px", style={"flex-wrap": "wrap", "align-items": "stretch", **sticky}):
-        solara.HTML(
-            tag="div",
-            unsafe_innerHTML=f"<div style='font-size:13px;color:#555'>month {t} of {run.months} · {phase}</div>"
+    cells = [
+        _cell(
+            "#333",
+            f"<div style='font-size:13px;color:#555'>month {t} of {run.months} · {phase}</div>"
             f"<div class='ws-month' style='{BIG}'>{label}</div>",
-            style={"padding": "4px 14px", "border-left": "4px solid #333"},
         )
-        for col, name, colour in KPIS:
-            v = ts[col][t - 1] if t else float("nan")
-            shown = f"{'≈' if provisional else ''}{v * 100:.1f}%" if np.isfinite(v) else "–"
-            r = ref.model.recorder.ts[col][t - 1] if ref is not None and 0 < t <= ref.t else float("nan")
-            delta = _delta(v, r)
-            solara.HTML(
-                tag="div",
-                unsafe_innerHTML=f"<div style='font-size:13px;color:#555'>{name}</div>"
+    ]
+    for col, name, colour in KPIS:
+        v = ts[col][t - 1] if t else float("nan")
+        shown = f"{'≈' if provisional else ''}{v * 100:.1f}%" if np.isfinite(v) else "–"
+        r = ref.model.recorder.ts[col][t - 1] if ref is not None and 0 < t <= ref.t else float("nan")
+        delta = _delta(v, r)
+        cells.append(
+            _cell(
+                colour,
+                f"<div style='font-size:13px;color:#555'>{name}</div>"
                 f"<div class='ws-kpi' data-key='{col}' style='{BIG};color:{colour}'>{shown}</div>"
                 + (f"<div class='ws-delta' data-key='{col}' style='font-size:14px'>{delta}</div>" if delta else ""),
-                style={"padding": "4px 14px", "border-left": f"4px solid {colour}"},
             )
+        )
+    # one widget for the row: each widget changed is one more message before the page shows the numbers
+    solara.HTML(tag="div", unsafe_innerHTML="".join(cells), style=KPI_ROW)
+
+
+def _cell(colour: str, html: str) -> str:
+    return f"<div style='padding:4px 14px;border-left:4px solid {colour}'>{html}</div>"
 
 
 @solara.component
@@ -266,6 +288,48 @@ def _show(v: Any) -> str:
     return "–" if v is None else str(v)
 
 
+@dataclass(frozen=True)
+class LiveState:
+    """What the charts of the live run itself show at one month (not the preview's lines).
+
+    Made once per (run, month) and its chart options kept (`use_memo`): a preview or a change of the
+    selection re-renders the page, but these charts then keep their option, so neither the server nor
+    ECharts redraws them.
+    """
+
+    t: int
+    choice: np.ndarray  # each developer's family for its main task
+    labs: Opaque
+    network: Opaque | None
+    regions: Opaque
+
+
+def live_state(run: LiveRun) -> LiveState:
+    """The live run's month, main choices and the options of its labs, network and regions charts."""
+    with run.lock:
+        m, t = run.model, run.t
+        choice = main_choice(m.world, m.choice, m.pop.segment).copy()
+        usage, avail = m.usage_share.copy(), m.available.copy()
+        publishing = getattr(m, "publishing", None)  # Model v2: each open line's publish-or-not decision
+        publishing = None if publishing is None else np.array(publishing, bool)
+        shares = {
+            c: m.recorder.reg[c][t - 1] if t else np.zeros(len(m.world.regions))
+            for c in COLUMNS["regions"]
+            if c.startswith("usage")
+        }
+    w, smp = m.world, run.sample
+    network = None
+    if smp is not None:
+        network = Opaque(network_option(w, smp.nodes, smp.egos, smp.edges, smp.xy, choice, smp.ids))
+    return LiveState(
+        t=t,
+        choice=choice,
+        labs=Opaque(labs_option(w, usage, avail, publishing)),
+        network=network,
+        regions=Opaque(regions_option(w.regions, shares)),
+    )
+
+
 @solara.component
 def LiveView() -> None:
     """Numbers, charts, network, regions and inspector of the live run (re-rendered every step).
@@ -277,7 +341,9 @@ def LiveView() -> None:
     version.value  # noqa: B018  (subscribe: re-render after every step)
     run, ref, pv = live.value, reference.value, preview.value
     s = settings.value
-    if run is None and pv is None:
+    base = run if run is not None else pv
+    state = solara.use_memo(lambda: live_state(base) if base is not None else None, dependencies=[base, _t(base)])
+    if state is None:
         solara.ProgressLinear(True)
         solara.Text("Running the calibrated history, 2023-01 to 2025-12…", classes=["ws-loading"])
         return
@@ -288,23 +354,10 @@ def LiveView() -> None:
         data = _series(shown)
         refdata = {k: v[: shown.t] for k, v in _series(ref).items()} if ref is not None else None
         t = shown.t
-    base = run if run is not None else shown
-    with base.lock:
-        m = base.model
-        choice = main_choice(m.world, m.choice, m.pop.segment).copy()
-        usage, avail = m.usage_share.copy(), m.available.copy()
-        publishing = getattr(m, "publishing", None)  # Model v2: each open line's publish-or-not decision
-        publishing = None if publishing is None else np.array(publishing, bool)
-        tb = base.t
-        shares = {
-            c: m.recorder.reg[c][tb - 1] if tb else np.zeros(len(m.world.regions))
-            for c in COLUMNS["regions"]
-            if c.startswith("usage")
-        }
-    tasks = task_columns(getattr(m.world, "tasks", ()))
+    w = base.model.world
+    tasks = task_columns(getattr(w, "tasks", ()))
     by_task = {f"usage_share_{b}": [data[c][t - 1] if t else 0.0 for c in cols] for b, cols in tasks.items()}
     AddressBar(encode(replace(s, month=t)))
-    x = months_axis(shown.months)
     Kpis(shown, t, ref, provisional=pv is not None)
     if run is not None and "model_ms" in run.timing and not run.done and pv is None:
         solara.Text(
@@ -312,7 +365,6 @@ def LiveView() -> None:
             style={"font-size": "12px", "color": "#888"},
             classes=["ws-timing"],
         )
-    w = m.world
 
     def click_dev(data: dict) -> None:
         index = {str(i): d for i, d in zip(base.sample.ids, base.sample.nodes, strict=True)}.get(str(data.get("name")))
@@ -327,21 +379,16 @@ def LiveView() -> None:
         if data.get("name") in w.regions:
             selected.set(("region", w.regions.index(data["name"])))
 
-    smp = base.sample
+    x = months_axis(shown.months)
     with solara.Div(classes=["ws-grid"]):
         for chart in LIVE_CHARTS:
             echart(line_option(chart, x, data, refdata, provisional=pv is not None), classes=f"ws-chart-{chart.key}")
-        echart(labs_option(w, usage, avail, publishing), on_click=click_lab, classes="ws-chart-labs")
-        if smp is not None:
-            echart(
-                network_option(w, smp.nodes, smp.egos, smp.edges, smp.xy, choice, smp.ids),
-                on_click=click_dev,
-                height=420,
-                classes="ws-chart-network",
-            )
+        Echart(state.labs, on_click=click_lab, classes="ws-chart-labs")
+        if state.network is not None:
+            Echart(state.network, on_click=click_dev, height=420, classes="ws-chart-network")
         with solara.Card("Inspector", style={"min-height": "420px"}):  # beside the network: click, read
-            Inspector(base, tb)
-        echart(regions_option(w.regions, shares), on_click=click_region, height=380, classes="ws-chart-regions")
+            Inspector(base, state.t)
+        Echart(state.regions, on_click=click_region, height=380, classes="ws-chart-regions")
         if by_task:
             echart(
                 regions_option(
@@ -356,13 +403,18 @@ def LiveView() -> None:
                 classes="ws-chart-tasks",
             )
         with solara.Card("Export and share"):
-            ExportShare(base, tb, ref)
-    counts = np.bincount(group_of(w, choice), minlength=4)
+            ExportShare(base, state.t, ref)
+    counts = np.bincount(group_of(w, state.choice), minlength=4)
     solara.Text(
         f"Developer agents: {counts[0]:,} on Chinese open, {counts[1]:,} on Western open, "
         f"{counts[2]:,} on closed, {counts[3]:,} not yet using a model.",
         style={"font-size": "13px", "color": "#555"},
     )
+
+
+def _t(run: LiveRun | None) -> int:
+    """The month of `run` (-1 for none): with the run itself, what the live charts depend on."""
+    return -1 if run is None else run.t
 
 
 @solara.component

@@ -9,6 +9,11 @@ posts a request; one thread per session builds the latest request (older ones ar
 build that a newer request supersedes stops at its next month). While it works, a preview of the
 same settings on a small population (`PREVIEW_N` agents, same seed) is drawn as a provisional line
 within ~0.1 s, the way En-ROADS answers a slider at once.
+
+Why the order in `apply`: the preview is what the visitor waits for. The builder is held while it is
+computed (two CPU-bound threads would halve its speed), it is drawn by a render of the live view
+alone (every widget message costs a round trip to the server's event loop), the controls and the
+busy state follow in one more render, and only then does the exact run start.
 """
 
 from __future__ import annotations
@@ -18,16 +23,19 @@ import ctypes
 import gc
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+import reacton.core
 import solara
+from solara.server import kernel_context
 
 from sim.errors import InputError
 from sim.ui.compare import CompareJob
 from sim.ui.state import Cancelled, LiveRun, Settings, encode_policy
 
-PREVIEW_N = 2000  # agents of the provisional run drawn while the exact one is built
+PREVIEW_N = 1000  # agents of the provisional run drawn while the exact one is built (fewer: noise)
 
 settings = solara.reactive(Settings())
 live: solara.Reactive[LiveRun | None] = solara.reactive(None)
@@ -59,6 +67,7 @@ class Builder:
         self._cond = threading.Condition()
         self._pending: tuple[Settings, int] | None = None
         self._generation = 0
+        self._held = 0  # `held()` blocks in progress: no build starts meanwhile
         self._thread: threading.Thread | None = None  # the thread taking requests, if any
         self._threads: list[threading.Thread] = []  # started and maybe still finishing (for `idle`)
 
@@ -78,6 +87,21 @@ class Builder:
                 self._threads.append(self._thread)
         busy.value = True
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """While the page answers a change: the build in progress stops at its next month, queued
+        requests are dropped, and none starts until the block ends (`submit` the new one inside it)."""
+        with self._cond:
+            self._held += 1
+            self._generation += 1
+            self._pending = None
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._held -= 1
+                self._cond.notify_all()
+
     def idle(self, timeout: float | None = None) -> bool:
         """Wait until no request is queued or running (tests); True when idle."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -94,6 +118,8 @@ class Builder:
     def _work(self) -> None:
         while True:
             with self._cond:
+                while self._held:
+                    self._cond.wait()
                 if self._pending is None:
                     self._thread = None
                     break
@@ -110,6 +136,10 @@ class Builder:
             except InputError as exc:  # should have been caught at its field; reported, never raised
                 preview.value = None
                 problems.value = [*problems.value, str(exc)]
+        with self._cond:
+            quiet = self._thread is None  # else a newer request's thread is at work: the page stays busy
+        if not quiet:
+            return
         busy.value = False
         with self._cond:
             again = self._thread is not None  # a request came in meanwhile: its thread is at work
@@ -183,13 +213,37 @@ def apply(new: Settings) -> bool:
     except InputError as exc:
         problems.value = [*problems.value, str(exc)]
         return False
-    settings.value = new
-    if cur is None or run_key(new) != run_key(cur.settings):
-        target = replace(new, month=cur.t if cur is not None else new.month)
-        if cur is not None:
-            preview.value = quick_preview(target)
-        rebuild(target)
+    if cur is not None and run_key(new) == run_key(cur.settings):
+        settings.value = new
+        return True
+    target = replace(new, month=cur.t if cur is not None else new.month)
+    with builder().held():
+        provisional = quick_preview(target) if cur is not None else None
+        if provisional is not None:
+            preview.value = provisional  # drawn first, alone: only the live view renders, and it is the answer
+        with one_render():
+            settings.value = new
+            preview.value = provisional
+            busy.value = True
+        rebuild(target)  # inside: the builder starts it once the block ends, never idles in between
     return True
+
+
+@contextlib.contextmanager
+def one_render() -> Iterator[None]:
+    """Set several reactives and render the page once, at the end of the block.
+
+    Outside a page (no render context, e.g. plain tests) the sets simply render one by one.
+    """
+    rc = reacton.core.get_render_context(required=False)
+    if rc is None and kernel_context.has_current_context():
+        app = kernel_context.get_current_context().app_object
+        rc = app if isinstance(app, reacton.core._RenderContext) else None
+    if rc is None:
+        yield
+        return
+    with rc:
+        yield
 
 
 def step(n: int = 1) -> bool:

@@ -27,6 +27,7 @@ from sim.errors import InputError
 from sim.model import WeightshiftModel
 from sim.params import REGISTRY, resolve
 from sim.policies import KINDS, Field, make_policy
+from sim.population import Population, population_key
 from sim.scenario import Scenario
 from sim.world import ORIGINS, load_world
 
@@ -372,7 +373,9 @@ class LiveRun:
         self.timing: dict[str, float] = {}  # the last step's model and page milliseconds, for the page
         scenario, params = settings.build()
         self.scenario = scenario
-        self.model = WeightshiftModel(scenario, seed=settings.seed, params=params)
+        key = population_key(settings.seed, params)
+        self.model = WeightshiftModel(scenario, seed=settings.seed, params=params, population=shared_population(key))
+        keep_population(key, self.model.pop)
         self.sample = sample_network(self.model, network_sample, seed=settings.seed) if network_sample else None
         for _ in range(min(settings.month, self.months)):
             if stale is not None and stale():
@@ -406,6 +409,37 @@ class LiveRun:
         """The run's three tables so far (what `weightshift run` writes)."""
         with self.lock:
             return self.model.recorder.tables(self.model.t)
+
+
+POPULATION_BYTES = 256 * 2**20  # the most memory kept in built populations (200,000 agents take ~40 MiB)
+_POPULATIONS: OrderedDict[tuple, Population] = OrderedDict()
+_POPULATIONS_LOCK = threading.Lock()
+
+
+def shared_population(key: tuple) -> Population | None:
+    """The population built earlier for `key` (`sim.population.population_key`), if still kept.
+
+    Why: a Reset, a policy or a non-population parameter changes the run but not its developers,
+    and drawing 20,000 of them again was most of a rebuild. Shared by every session (read-only).
+    """
+    with _POPULATIONS_LOCK:
+        pop = _POPULATIONS.get(key)
+        if pop is not None:
+            _POPULATIONS.move_to_end(key)
+        return pop
+
+
+def keep_population(key: tuple, pop: Population) -> None:
+    """Keep `pop` (frozen: runs share it) for later runs of `key`; the least recently used go first."""
+    with _POPULATIONS_LOCK:
+        _POPULATIONS[key] = pop.frozen()
+        _POPULATIONS.move_to_end(key)
+        while len(_POPULATIONS) > 1 and sum(map(_nbytes, _POPULATIONS.values())) > POPULATION_BYTES:
+            _POPULATIONS.popitem(last=False)
+
+
+def _nbytes(pop: Population) -> int:
+    return sum(a.nbytes for a in vars(pop).values())
 
 
 @dataclass(frozen=True)
