@@ -30,6 +30,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import uuid
 import warnings
 from abc import ABC, abstractmethod
@@ -163,28 +164,46 @@ class LocalExecutor(Executor):
         else:
             future = self._pool.submit(self.fn, payload)
         self._futures[future] = key
+        self._note_processes()  # the pool may start a worker on any submit: know it before it can die
+
+    def _note_processes(self) -> None:
+        """Remember the pool's worker processes (pid -> Process), to say later how one died."""
+        if self._pool is not None:
+            self._procs |= dict(getattr(self._pool, "_processes", None) or {})
 
     def busy(self) -> int:
         return len(self._futures)
 
     def _death(self) -> str:
-        """How the pool's dead worker died, e.g. "worker pid 1234 killed by SIGKILL"."""
-        for pid, p in self._procs.items():
-            code = p.exitcode
-            if code is not None and code != 0:
-                how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-                return f"worker pid {pid} {how}"
+        """How the pool's dead worker died, e.g. "worker pid 1234 killed by SIGKILL".
+
+        The pool reports the breakage as soon as a worker's sentinel fires, which can be before
+        that worker is reaped; so if no exit code is known yet, each worker gets a moment to report
+        one. The pool then terminates the survivors (SIGTERM), so a SIGTERM is the culprit only if
+        nothing else died.
+        """
+        codes = {pid: p.exitcode for pid, p in self._procs.items()}
+        if not any(codes.values()):
+            deadline = time.monotonic() + 2.0
+            for pid, p in self._procs.items():
+                p.join(max(0.0, deadline - time.monotonic()) / max(1, len(self._procs)))
+                codes[pid] = p.exitcode
+        died = {pid: c for pid, c in codes.items() if c}
+        culprits = {pid: c for pid, c in died.items() if c != -signal.SIGTERM} or died
+        for pid, code in culprits.items():
+            how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+            return f"worker pid {pid} {how}"
         return "a worker process died"
 
     def poll(self, timeout: float) -> list[Outcome]:
         if not self._futures:
             return []
-        if self._pool is not None:
-            self._procs |= dict(getattr(self._pool, "_processes", None) or {})
+        self._note_processes()
         done, _ = wait(self._futures, timeout=timeout, return_when=FIRST_COMPLETED)
         death = ""
         if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
             # A worker died: the pool fails every task in flight. Collect them all, then start afresh.
+            self._note_processes()
             done, _ = wait(self._futures)
             death = self._death()
             self._discard_pool()
