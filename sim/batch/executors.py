@@ -97,8 +97,17 @@ class BackendLost(RuntimeError):
     """The backend itself is gone (e.g. the Dask scheduler died): no task can finish any more."""
 
 
-def _init_worker(parent: int) -> None:
-    """Set up a pool worker: leave Ctrl-C to the parent, and die with it.
+def _weightshift_env() -> dict[str, str]:
+    """The parent's WEIGHTSHIFT_* environment, to hand to its workers."""
+    return {k: v for k, v in os.environ.items() if k.startswith("WEIGHTSHIFT_")}
+
+
+def _init_worker(parent: int, env: dict[str, str] | None = None) -> None:
+    """Set up a pool worker: take the parent's WEIGHTSHIFT_* settings, leave Ctrl-C to the parent,
+    and die with it.
+
+    A fork server's children inherit the environment the server started with, not the parent's
+    now, so the parent's WEIGHTSHIFT_* variables at the time the pool starts are applied here.
 
     Ctrl-C (sent by the terminal to the whole process group): the parent stops submitting, lets
     the runs in flight finish and saves them; a second one makes it kill the workers. SIGTERM
@@ -107,6 +116,10 @@ def _init_worker(parent: int) -> None:
     forked worker holds copies of the task queue's pipe, so after a `kill -9` of the parent it
     would wait for tasks forever; on Linux the kernel kills it instead (PR_SET_PDEATHSIG).
     """
+    if env is not None:
+        for key in [k for k in os.environ if k.startswith("WEIGHTSHIFT_") and k not in env]:
+            del os.environ[key]
+        os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the sweep's stop handler, forked with it
     if parent:
@@ -158,7 +171,7 @@ class LocalExecutor(Executor):
                 # CPython counts numpy's own BLAS threads as "multi-threaded" (see _context).
                 warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
                 self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=ctx, initializer=_init_worker, initargs=(parent,)
+                    self.workers, mp_context=ctx, initializer=_init_worker, initargs=(parent, _weightshift_env())
                 )
                 future = self._pool.submit(self.fn, payload)  # the pool forks its workers here
         else:
