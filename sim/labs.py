@@ -83,8 +83,7 @@ class Lab(mesa.Agent):
         with the length and tightness of controls (the backfire).
         """
         p = self.model.p
-        room = max(0.0, 1.0 - largest / p["compute_ceiling"])  # power, chips and data limit the whole industry
-        grow = math.log(p["compute_growth"]) / 12 * room + math.log1p(fx.compute_boost[self.family]) / 12
+        grow = ceiling_rate(p, largest) + math.log1p(fx.compute_boost[self.family]) / 12
         if self.is_cn:
             kept = math.exp(grow * (1.0 - fx.chip_tightness * p["control_effect"]))
             lost = self.nvidia * (math.exp(grow) - kept)
@@ -280,6 +279,12 @@ def attainable(p: dict, largest: float, frontier: float) -> float:
     return CAP_AT_1E24 + p["capability_per_decade"] * decades
 
 
+def ceiling_rate(p: dict, state_of_art: float) -> float:
+    """One month's log growth of compute before boosts and controls: power, chips and data limit the
+    whole industry, so it slows as the state of the art nears `compute_ceiling`."""
+    return math.log(p["compute_growth"]) / 12 * max(0.0, 1.0 - state_of_art / p["compute_ceiling"])
+
+
 def state_of_art_growth(p: dict, compute: float) -> float:
     """One month's growth factor of the state of the art's compute: `Lab.grow`'s law without boosts or controls."""
-    return math.exp(math.log(p["compute_growth"]) / 12 * max(0.0, 1.0 - compute / p["compute_ceiling"]))
+    return math.exp(ceiling_rate(p, compute))
