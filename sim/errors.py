@@ -36,6 +36,11 @@ class InputError(ValueError):
             shown = shown[:57] + "..."
         super().__init__(_one_line(f"{where}: {key} = {shown} is not allowed; expected {allowed}"))
 
+    def __reduce__(self) -> tuple:
+        """Rebuilt from its fields when it crosses to another process (a pool worker's error reaches
+        the parent pickled; the default would call __init__ with the message alone and fail there)."""
+        return (type(self), (self.where, self.key, self.value, self.allowed))
+
 
 class FileProblem(InputError):
     """Input that cannot be used at all: a missing or unparsable file (or a malformed command line)."""
@@ -43,3 +48,6 @@ class FileProblem(InputError):
     def __init__(self, where: str, problem: str) -> None:
         ValueError.__init__(self, _one_line(f"{where}: {problem}"))
         self.where, self.key, self.value, self.allowed = where, "", None, problem
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.where, self.allowed))

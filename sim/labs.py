@@ -240,11 +240,22 @@ class Lab(mesa.Agent):
             self.price = self.cost * (1.0 + self.markup)
             return
         if self.improved or math.isnan(self.list_price):  # a closed API sets its list price at a launch
-            self.list_price = gross * (1.0 + p["markup_closed"] + self._lead_markup(best_open))
+            self.list_price = self._launch_price(gross * (1.0 + p["markup_closed"] + self._lead_markup(best_open)))
         else:  # and holds it until the next launch (never below cost); a subsidy passes through at once
             self.list_price = max(self.list_price, gross)
         self.price = self.list_price * (self.cost / gross)
         self.markup = self.price / self.cost - 1.0
+
+    def _launch_price(self, target: float) -> float:
+        """The list price a closed API launches at: its cost-plus `target`, unless that is only a
+        little below the list it already has (within `price_stickiness`), which it then keeps.
+
+        Labs keep a tier's list price across versions and cut it in steps, not with each fall in
+        cost (Claude Opus: $15/$75 from Claude 3 to Opus 4.1, then $5/$25 at Opus 4.5).
+        """
+        if math.isnan(self.list_price) or target < self.list_price * (1.0 - self.model.p["price_stickiness"]):
+            return target
+        return max(self.list_price, target)
 
     def _lead_markup(self, best_open: float) -> float:
         """The premium a closed lab's lead over the best open model (as its customers value it) earns."""

@@ -24,7 +24,10 @@ KEEP = 64 * 2**20  # blocks below this come from the heap, and up to this much f
 
 @functools.cache
 def keep_freed_memory() -> bool:
-    """Tune glibc's allocator for this process (once: finding libc runs `ldconfig`); False where there is no glibc to tune."""
+    """Tune glibc's allocator for this process; False where there is no glibc to tune.
+
+    Cached: finding libc runs `ldconfig`, and the setting holds for the process's life anyway.
+    """
     name = ctypes.util.find_library("c")
     if name is None:
         return False

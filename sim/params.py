@@ -194,6 +194,11 @@ REGISTRY: dict[str, Param] = {
            "Largest markup a closed API lab charges for a lead over the best open model.", "prices", calibrate=True),
         _p("markup_lead_half", 60.0, "rating points", 5.0, 300.0, "assumed; calibrated to the fall of the price ratio in 2025 as open models closed in",
            "Lead over the best open model at which a closed lab charges half its largest markup.", "prices", calibrate=True),
+        _p("price_stickiness", 0.0, "fraction", 0.0, 0.8,
+           "Anthropic price pages: Claude 3 Opus (2024-03), Opus 4 (2025-05) and Opus 4.1 (2025-08) all listed at $15/$75"
+           " per Mtok while serving costs fell; Opus 4.5 (2025-11) cut it to $5/$25 (menu costs, price as a signal of tier);"
+           " calibrated",
+           "Share by which a closed API's cost-plus price must fall below its list before a launch cuts the list.", "prices", calibrate=True),
         # --- lab strategy ------------------------------------------------------------------------------
         _p("cannibalisation", 1.0, "fraction", 0.0, 2.0, "assumed: the API revenue an open release would take from its own lab's closed models (MODEL.md rev 2, note 4); 1 counts it in full",
            "Weight of a lab's own closed token share against publishing weights (0: labs ignore it).", "strategy"),

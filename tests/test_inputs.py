@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import pickle
 import re
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 
 from sim import scenario as scenarios
 from sim.cli import main
-from sim.errors import InputError
+from sim.errors import FileProblem, InputError
 from sim.params import REGISTRY, parse_assignment
 from sim.policies import KINDS
 from sim.world import ORIGINS, load_world
@@ -135,6 +136,14 @@ def test_loader_raises_input_error_naming_file_and_key(tmp_path, text, key):
         scenarios.load(path)
     assert info.value.where.startswith(str(path))
     assert info.value.key == key
+
+
+def test_an_input_error_reaches_another_process_whole():
+    """A pool worker's bad-input error is pickled to the parent: it must arrive as the same one line."""
+    for err in (InputError("f.toml", "bass_p", 7, "a number in 0..1"), FileProblem("f.toml", "not valid TOML")):
+        back = pickle.loads(pickle.dumps(err))
+        assert type(back) is type(err) and str(back) == str(err)
+        assert (back.where, back.key, back.value, back.allowed) == (err.where, err.key, err.value, err.allowed)
 
 
 def test_toml_syntax_error_names_file_and_line(tmp_path, capsys):

@@ -72,3 +72,19 @@ def test_distrust_of_chinese_models_shelters_us_closed_markups():
         return float(us_closed["markup"].mean())
 
     assert us_closed_markup(2.5) > us_closed_markup(0.1)
+
+
+def test_sticky_list_prices_are_cut_in_fewer_deeper_steps():
+    """With `price_stickiness` a closed API keeps its list price at a launch unless its cost-plus price
+    fell further below it than the stickiness allows (Claude Opus: $15/$75 for three versions, then
+    $5/$25): fewer cuts, each of them deeper."""
+
+    def cuts(stickiness: float) -> np.ndarray:
+        fam = families(price_stickiness=stickiness)
+        closed = fam.loc[~fam["open"] & (fam["origin"] == "US"), "family"].unique()
+        ratio = (_by_family(fam, "price")[closed] / _by_family(fam, "price")[closed].shift()).to_numpy()
+        return ratio[ratio < 0.999]
+
+    flexible, sticky = cuts(0.0), cuts(0.6)
+    assert 0 < len(sticky) < len(flexible)
+    assert np.median(sticky) < np.median(flexible)
