@@ -42,7 +42,8 @@ CSS = """
 .ws-controls { flex: 0 0 360px; width: 360px; min-width: 0; }
 .ws-live { flex: 1 1 auto; min-width: 0; }
 .ws-grid { display: grid; gap: 12px; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); }
-.ws-grid > * { min-width: 0; }
+.ws-grid > *, .ws-cells > * { min-width: 0; }
+.ws-cells { display: contents; }
 .ws-error { color: #b00020; font-size: 13px; white-space: pre-wrap; }
 @media (max-width: 1400px) { .ws-controls { flex-basis: 300px; width: 300px; } }
 @media (max-width: 1100px) {
