@@ -14,7 +14,8 @@ Why the order in `apply`: the preview is what the visitor waits for. The builder
 computed (two CPU-bound threads would halve its speed), it is drawn by a render of the components
 that show it alone (the numbers and time charts: every widget message costs a round trip to the
 server's event loop), the controls and the busy state follow in one more render, and only then does
-the exact run start.
+the exact run start. The preview records its timeseries alone (`timeseries_only`): nothing else of
+it is shown.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ def quick_preview(s: Settings) -> LiveRun | None:
     """
     if s.resolved()["n_developers"] <= PREVIEW_N:
         return None
-    return LiveRun(s.with_param("n_developers", PREVIEW_N), network_sample=0)
+    return LiveRun(s.with_param("n_developers", PREVIEW_N), network_sample=0, timeseries_only=True)
 
 
 def apply(new: Settings) -> bool:
