@@ -395,7 +395,10 @@ def _shown(run: LiveRun, ref: LiveRun | None, pv: LiveRun | None) -> tuple[LiveR
 
 @solara.component
 def Headline(run: LiveRun, t: int, ref: LiveRun | None = None) -> None:
-    """The big numbers, the preview's while there is one, and the last step's timing (`t`: months run)."""
+    """The big numbers, the preview's while there is one, and the last step's timing.
+
+    `t` (months run) is an argument so that a step, which leaves `run` the same object, renders it.
+    """
     pv = preview.value
     shown, ref = _shown(run, ref, pv)
     Kpis(shown, shown.t, ref, provisional=pv is not None)
@@ -410,7 +413,8 @@ def Headline(run: LiveRun, t: int, ref: LiveRun | None = None) -> None:
 @solara.component
 def TimeCharts(run: LiveRun, t: int, ref: LiveRun | None = None) -> None:
     """The time charts of `LIVE_CHARTS`: pale lines while a preview stands in for the run, the preset's
-    dashed beside them when controls are edited. Cells of the surrounding grid (`ws-cells`)."""
+    dashed beside them when controls are edited. Cells of the surrounding grid (`ws-cells`); `t` as
+    in `Headline`."""
     pv = preview.value
     shown, ref = _shown(run, ref, pv)
     with shown.lock:
@@ -424,16 +428,19 @@ def TimeCharts(run: LiveRun, t: int, ref: LiveRun | None = None) -> None:
 
 @solara.component
 def TaskChart(run: LiveRun, t: int) -> None:
-    """This month's usage by task type and origin (the preview's while there is one; `t`: months run)."""
+    """This month's usage by task type and origin (the preview's while there is one; `t` as in `Headline`)."""
     shown = preview.value or run
     w = shown.model.world
     with shown.lock:
         ts, month = shown.model.recorder.ts, shown.t
-        by_task = {b: [ts[c][month - 1] if month else 0.0 for c in cols] for b, cols in task_columns(w.tasks).items()}
+        by_task = {
+            f"usage_share_{b}": [ts[c][month - 1] if month else 0.0 for c in cols]
+            for b, cols in task_columns(w.tasks).items()
+        }
     echart(
         regions_option(
             [task.capitalize() for task in w.tasks],  # short: the axis has room for a word
-            {f"usage_share_{b}": v for b, v in by_task.items()},
+            by_task,
             "Usage by task type",
             "; ".join(f"{task.capitalize()}: {label}" for task, label in zip(w.tasks, w.task_labels, strict=True)),
         ),
