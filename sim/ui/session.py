@@ -162,10 +162,11 @@ class Builder:
                 run.step(cur.t - seen)  # playing went on while this was built
             if ref is not None and ref.t < run.t:
                 ref.step(run.t - ref.t)
-        reference.value = ref
-        live.value = run
-        preview.value = None
-        version.value += 1
+        with one_render():  # the exact run replaces the preview in one pass, not four
+            reference.value = ref
+            live.value = run
+            preview.value = None
+            version.value += 1
 
 
 def builder() -> Builder:
