@@ -10,6 +10,7 @@ import solara
 
 from sim.params import REGISTRY
 from sim.ui import session as S
+from sim.ui.controls import has_slider, nice_step, on_grid
 from sim.ui.echarts import ChartWidget
 from sim.ui.state import Settings
 
@@ -71,6 +72,18 @@ def type_into(rc, css_class: str, text: str) -> None:
 def click(rc, label: str) -> None:
     rc.find(v.Btn, children=[label]).widget.click()
     settle()
+
+
+def test_a_slider_is_given_the_position_it_shows_so_the_browser_never_sends_it_back():
+    assert on_grid(-0.9790967, -3.0, 3.0, 0.05) == -1.0
+    assert on_grid(0.05, 0.0, 1.0, 0.02) == 0.06  # half way: up, as the browser rounds
+    assert on_grid(0.125, 0.005, 1.0, 0.01) == 0.13  # JavaScript's toFixed: a tie goes up
+    for p in REGISTRY.values():
+        if p.kind in (int, float) and has_slider(p.low, p.high, p.kind is int):
+            step = nice_step(p.low, p.high, p.kind is int)
+            for v in (p.low, p.high, (p.low + p.high) / 2):
+                once = on_grid(v, p.low, p.high, step)
+                assert p.low <= once <= p.high and on_grid(once, p.low, p.high, step) == once
 
 
 def test_the_page_opens_on_the_calibrated_history_and_steps_into_the_projection(page):

@@ -128,6 +128,16 @@ def test_a_live_run_stops_at_its_last_month():
     assert run.t == 3 and run.done and not run.step()
 
 
+def test_a_preview_records_the_timeseries_as_a_full_run_does():
+    full = LiveRun(small(month=12), network_sample=0).model.recorder.ts
+    light = LiveRun(small(month=12), network_sample=0, timeseries_only=True).model.recorder.ts
+    per_group = {"multi_model_share", "startup_share_cn_among_open"}  # left NaN: they need the group tallies
+    assert all(np.isnan(light[c][:12]).all() for c in per_group)
+    assert all(np.array_equal(full[c], light[c], equal_nan=True) for c in full if c not in per_group)
+    shown = {c for chart in LIVE_CHARTS for c in chart.columns} | {c for c in full if c.startswith("usage_share_")}
+    assert not shown & per_group
+
+
 # --- charts ----------------------------------------------------------------------------------------------
 
 

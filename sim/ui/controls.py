@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -41,7 +42,8 @@ CSS = """
 .ws-controls { flex: 0 0 360px; width: 360px; min-width: 0; }
 .ws-live { flex: 1 1 auto; min-width: 0; }
 .ws-grid { display: grid; gap: 12px; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); }
-.ws-grid > * { min-width: 0; }
+.ws-grid > *, .ws-cells > * { min-width: 0; }
+.ws-cells { display: contents; }
 .ws-error { color: #b00020; font-size: 13px; white-space: pre-wrap; }
 @media (max-width: 1400px) { .ws-controls { flex-basis: 300px; width: 300px; } }
 @media (max-width: 1100px) {
@@ -89,6 +91,20 @@ def nice_step(low: float, high: float, integer: bool) -> float:
             step *= m
             break
     return max(1, round(step)) if integer else step
+
+
+def on_grid(value: float, low: float, high: float, step: float) -> float:
+    """`value` at the slider position the browser would move it to (Vuetify's `roundValue`, with
+    JavaScript's `Math.round` and `toFixed`).
+
+    Why: a slider given a value between its positions moves to the nearest one and sends that back,
+    and every render of the page then set the exact value again: a message each way per such slider
+    and render (seven sliders at the baseline: fourteen messages at every step and every preview).
+    """
+    decimals = max(0, -math.floor(math.log10(step)))
+    offset = math.fmod(low, step)
+    snapped = math.floor((min(max(value, low), high) - offset) / step + 0.5) * step + offset
+    return float(Decimal(min(snapped, high)).quantize(Decimal(10) ** -decimals, rounding=ROUND_HALF_UP))
 
 
 def has_slider(low: float, high: float, integer: bool) -> bool:
@@ -183,7 +199,14 @@ def Fold(title: str, expand: bool = False, children: list | None = None) -> None
 def Slider(value: float, low: float, high: float, step: float, on_release: Callable[..., None], class_: str) -> None:
     """A slider that reports only when released (a drag would otherwise re-run the model many times)."""
     slider = rv.Slider(
-        v_model=value, min=low, max=high, step=step, dense=True, hide_details=True, thumb_label=True, class_=class_
+        v_model=on_grid(value, low, high, step),
+        min=low,
+        max=high,
+        step=step,
+        dense=True,
+        hide_details=True,
+        thumb_label=True,
+        class_=class_,
     )
     rvue.use_event(slider, "change", on_release)
 

@@ -336,38 +336,23 @@ def LiveView() -> None:
 
     The only reader of `version`: its children get the month as an argument, so one step is one
     render pass (each subscriber would add a pass over the whole page). While a change is being
-    re-run, the numbers and time charts show the provisional preview (`session.preview`).
+    re-run, `Headline`, `TimeCharts` and `TaskChart` show the provisional preview instead: they read
+    `session.preview` themselves, so drawing a preview renders them alone, not this view.
     """
     version.value  # noqa: B018  (subscribe: re-render after every step)
-    run, ref, pv = live.value, reference.value, preview.value
+    run, ref = live.value, reference.value
     s = settings.value
-    base = run if run is not None else pv
-    state = solara.use_memo(lambda: live_state(base) if base is not None else None, dependencies=[base, _t(base)])
+    state = solara.use_memo(lambda: live_state(run) if run is not None else None, dependencies=[run, _t(run)])
     if state is None:
         solara.ProgressLinear(True)
         solara.Text("Running the calibrated history, 2023-01 to 2025-12…", classes=["ws-loading"])
         return
-    shown = pv if pv is not None else run
-    if ref is not None and (not shown.settings.edited or ref.settings.scenario != shown.settings.scenario):
-        ref = None  # the preset of another scenario, or nothing edited any more
-    with shown.lock:
-        data = _series(shown)
-        refdata = {k: v[: shown.t] for k, v in _series(ref).items()} if ref is not None else None
-        t = shown.t
-    w = base.model.world
-    tasks = task_columns(getattr(w, "tasks", ()))
-    by_task = {f"usage_share_{b}": [data[c][t - 1] if t else 0.0 for c in cols] for b, cols in tasks.items()}
-    AddressBar(encode(replace(s, month=t)))
-    Kpis(shown, t, ref, provisional=pv is not None)
-    if run is not None and "model_ms" in run.timing and not run.done and pv is None:
-        solara.Text(
-            f"last step: model {run.timing['model_ms']:.0f} ms, page {run.timing['page_ms']:.0f} ms",
-            style={"font-size": "12px", "color": "#888"},
-            classes=["ws-timing"],
-        )
+    w = run.model.world
+    AddressBar(encode(replace(s, month=state.t)))
+    Headline(run, state.t, ref)
 
     def click_dev(data: dict) -> None:
-        index = {str(i): d for i, d in zip(base.sample.ids, base.sample.nodes, strict=True)}.get(str(data.get("name")))
+        index = {str(i): d for i, d in zip(run.sample.ids, run.sample.nodes, strict=True)}.get(str(data.get("name")))
         if data.get("seriesType") == "graph" and index is not None:
             selected.set(("developer", int(index)))
 
@@ -379,31 +364,18 @@ def LiveView() -> None:
         if data.get("name") in w.regions:
             selected.set(("region", w.regions.index(data["name"])))
 
-    x = months_axis(shown.months)
     with solara.Div(classes=["ws-grid"]):
-        for chart in LIVE_CHARTS:
-            echart(line_option(chart, x, data, refdata, provisional=pv is not None), classes=f"ws-chart-{chart.key}")
+        TimeCharts(run, state.t, ref)
         Echart(state.labs, on_click=click_lab, classes="ws-chart-labs")
         if state.network is not None:
             Echart(state.network, on_click=click_dev, height=420, classes="ws-chart-network")
         with solara.Card("Inspector", style={"min-height": "420px"}):  # beside the network: click, read
-            Inspector(base, state.t)
+            Inspector(run, state.t)
         Echart(state.regions, on_click=click_region, height=380, classes="ws-chart-regions")
-        if by_task:
-            echart(
-                regions_option(
-                    [task.capitalize() for task in w.tasks],  # short: the axis has room for a word
-                    by_task,
-                    "Usage by task type",
-                    "; ".join(
-                        f"{task.capitalize()}: {label}" for task, label in zip(w.tasks, w.task_labels, strict=True)
-                    ),
-                ),
-                height=320,
-                classes="ws-chart-tasks",
-            )
+        if task_columns(getattr(w, "tasks", ())):
+            TaskChart(run, state.t)
         with solara.Card("Export and share"):
-            ExportShare(base, state.t, ref)
+            ExportShare(run, state.t, ref)
     counts = np.bincount(group_of(w, state.choice), minlength=4)
     solara.Text(
         f"Developer agents: {counts[0]:,} on Chinese open, {counts[1]:,} on Western open, "
@@ -412,12 +384,76 @@ def LiveView() -> None:
     )
 
 
+def _shown(run: LiveRun, ref: LiveRun | None, pv: LiveRun | None) -> tuple[LiveRun, LiveRun | None]:
+    """The run the numbers and time charts show (the preview while there is one), and the preset's run
+    to compare it with (none when nothing is edited, or it is the preset of another scenario)."""
+    shown = pv if pv is not None else run
+    if ref is not None and (not shown.settings.edited or ref.settings.scenario != shown.settings.scenario):
+        ref = None
+    return shown, ref
+
+
+@solara.component
+def Headline(run: LiveRun, t: int, ref: LiveRun | None = None) -> None:
+    """The big numbers, the preview's while there is one, and the last step's timing.
+
+    `t` (months run) is an argument so that a step, which leaves `run` the same object, renders it.
+    """
+    pv = preview.value
+    shown, ref = _shown(run, ref, pv)
+    Kpis(shown, shown.t, ref, provisional=pv is not None)
+    if "model_ms" in run.timing and not run.done and pv is None:
+        solara.Text(
+            f"last step: model {run.timing['model_ms']:.0f} ms, page {run.timing['page_ms']:.0f} ms",
+            style={"font-size": "12px", "color": "#888"},
+            classes=["ws-timing"],
+        )
+
+
+@solara.component
+def TimeCharts(run: LiveRun, t: int, ref: LiveRun | None = None) -> None:
+    """The time charts of `LIVE_CHARTS`: pale lines while a preview stands in for the run, the preset's
+    dashed beside them when controls are edited. Cells of the surrounding grid (`ws-cells`); `t` as
+    in `Headline`."""
+    pv = preview.value
+    shown, ref = _shown(run, ref, pv)
+    with shown.lock:
+        data = _series(shown)
+        refdata = {k: v[: shown.t] for k, v in _series(ref).items()} if ref is not None else None
+    x = months_axis(shown.months)
+    with solara.Div(classes=["ws-cells"]):
+        for chart in LIVE_CHARTS:
+            echart(line_option(chart, x, data, refdata, provisional=pv is not None), classes=f"ws-chart-{chart.key}")
+
+
+@solara.component
+def TaskChart(run: LiveRun, t: int) -> None:
+    """This month's usage by task type and origin (the preview's while there is one; `t` as in `Headline`)."""
+    shown = preview.value or run
+    w = shown.model.world
+    with shown.lock:
+        ts, month = shown.model.recorder.ts, shown.t
+        by_task = {
+            f"usage_share_{b}": [ts[c][month - 1] if month else 0.0 for c in cols]
+            for b, cols in task_columns(w.tasks).items()
+        }
+    echart(
+        regions_option(
+            [task.capitalize() for task in w.tasks],  # short: the axis has room for a word
+            by_task,
+            "Usage by task type",
+            "; ".join(f"{task.capitalize()}: {label}" for task, label in zip(w.tasks, w.task_labels, strict=True)),
+        ),
+        height=320,
+        classes="ws-chart-tasks",
+    )
+
+
 def _t(run: LiveRun | None) -> int:
     """The month of `run` (-1 for none): with the run itself, what the live charts depend on."""
     return -1 if run is None else run.t
 
 
-@solara.component
 def ExportShare(run: LiveRun, t: int, ref: LiveRun | None = None) -> None:
     """CSV tables and PNG charts of the current run, and a link that restores it.
 

@@ -48,6 +48,10 @@ def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
     # a tab that closes frees its session at once; one that only lost its connection (a laptop
     # lid closed) is kept this long, then freed (Solara's default is 24 h of a run held in memory)
     env.setdefault("SOLARA_KERNEL_CULL_TIMEOUT", "10m")
+    # reacton's renderer that skips the subtrees in which nothing changed (opt-in in reacton 1.11):
+    # without it every render walks and compares the whole page, controls included, even when only the
+    # numbers and time charts changed (most of the time a preview took, after its own run)
+    env.setdefault("REACTON_FAST", "1")
     return env
 
 

@@ -11,9 +11,11 @@ same settings on a small population (`PREVIEW_N` agents, same seed) is drawn as 
 within ~0.1 s, the way En-ROADS answers a slider at once.
 
 Why the order in `apply`: the preview is what the visitor waits for. The builder is held while it is
-computed (two CPU-bound threads would halve its speed), it is drawn by a render of the live view
-alone (every widget message costs a round trip to the server's event loop), the controls and the
-busy state follow in one more render, and only then does the exact run start.
+computed (two CPU-bound threads would halve its speed), it is drawn by a render of the components
+that show it alone (the numbers and time charts: every widget message costs a round trip to the
+server's event loop), the controls and the busy state follow in one more render, and only then does
+the exact run start. The preview records its timeseries alone (`timeseries_only`): nothing else of
+it is shown.
 """
 
 from __future__ import annotations
@@ -160,10 +162,11 @@ class Builder:
                 run.step(cur.t - seen)  # playing went on while this was built
             if ref is not None and ref.t < run.t:
                 ref.step(run.t - ref.t)
-        reference.value = ref
-        live.value = run
-        preview.value = None
-        version.value += 1
+        with one_render():  # the exact run replaces the preview in one pass, not four
+            reference.value = ref
+            live.value = run
+            preview.value = None
+            version.value += 1
 
 
 def builder() -> Builder:
@@ -199,7 +202,7 @@ def quick_preview(s: Settings) -> LiveRun | None:
     """
     if s.resolved()["n_developers"] <= PREVIEW_N:
         return None
-    return LiveRun(s.with_param("n_developers", PREVIEW_N), network_sample=0)
+    return LiveRun(s.with_param("n_developers", PREVIEW_N), network_sample=0, timeseries_only=True)
 
 
 def apply(new: Settings) -> bool:
@@ -220,7 +223,7 @@ def apply(new: Settings) -> bool:
     with builder().held():
         provisional = quick_preview(target) if cur is not None else None
         if provisional is not None:
-            preview.value = provisional  # drawn first, alone: only the live view renders, and it is the answer
+            preview.value = provisional  # drawn first, alone: only its numbers and charts render, the answer
         with one_render():
             settings.value = new
             preview.value = provisional
