@@ -23,7 +23,6 @@ import numpy as np
 
 from sim import scenario as scenarios
 from sim.calendar import month_index, month_label
-from sim.choice import Decision
 from sim.errors import InputError
 from sim.model import WeightshiftModel
 from sim.params import REGISTRY, resolve
@@ -376,7 +375,7 @@ class LiveRun:
         stale: Callable[[], bool] | None = None,
         timeseries_only: bool = False,
     ) -> None:
-        """`timeseries_only`: record the timeseries table alone (a preview: see `TimeseriesRecorder`)."""
+        """`timeseries_only`: record the timeseries table alone (a preview: see `Recorder`)."""
         self.settings = settings
         self.lock = threading.RLock()
         self.timing: dict[str, float] = {}  # the last step's model and page milliseconds, for the page
@@ -386,7 +385,7 @@ class LiveRun:
         self.model = WeightshiftModel(scenario, seed=settings.seed, params=params, population=shared_population(key))
         keep_population(key, self.model.pop)
         if timeseries_only:
-            self.model.recorder = TimeseriesRecorder(self.model.world, self.months)
+            self.model.recorder = Recorder(self.model.world, self.months, timeseries_only=True)
         self.sample = sample_network(self.model, network_sample, seed=settings.seed) if network_sample else None
         for _ in range(min(settings.month, self.months)):
             if stale is not None and stale():
@@ -420,19 +419,6 @@ class LiveRun:
         """The run's three tables so far (what `weightshift run` writes)."""
         with self.lock:
             return self.model.recorder.tables(self.model.t)
-
-
-class TimeseriesRecorder(Recorder):
-    """Records the timeseries table alone, each column as a full run records it, except the two that
-    need the per-group tallies (`multi_model_share`, `startup_share_cn_among_open`: left NaN).
-
-    Why: a preview shows only headline numbers and time charts, and the regions, segments and
-    families tables took an eighth of its run, time a visitor waits for after moving a slider. Its
-    `tables()` are therefore not a run's output (a preview is never exported).
-    """
-
-    def record(self, m: WeightshiftModel, t: int, decision: Decision) -> None:
-        self._record_global(m, t, decision)
 
 
 POPULATION_BYTES = 256 * 2**20  # the most memory kept in built populations (200,000 agents take ~40 MiB)
