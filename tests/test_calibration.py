@@ -161,8 +161,8 @@ def test_bad_calibration_flags_are_one_line_and_exit_2(argv, capsys):
 
 
 @pytest.mark.xfail(
-    reason="interim point fit of Model v2 (issue 11 open): 15 of 17 targets inside their ranges; "
-    "cn_usage_late_2024 and price_ratio_2025 miss (calibration/report/report.md); the pyabc fit is to replace it",
+    reason="interim point fit of Model v2 (issue 11 open): 16 of 17 targets inside their ranges; "
+    "cn_usage_late_2024 misses (calibration/report/report.md); the pyabc fit is to replace it",
     strict=False,
 )
 def test_the_committed_default_set_hits_every_target_over_several_seeds():
