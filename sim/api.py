@@ -13,6 +13,7 @@ import pandas as pd
 
 from sim import scenario as scenarios
 from sim.claims import Verdict, judge
+from sim.memory import keep_freed_memory
 from sim.model import WeightshiftModel
 from sim.outdir import provenance, write_folder
 from sim.scenario import Scenario
@@ -116,6 +117,7 @@ def run(
     `keep_model=True` keeps the model on the result for inspection. `lab_seed` seeds the labs'
     release timing apart from the developers' draws (default: `seed`), to tell the two noises apart.
     """
+    keep_freed_memory()
     sc = scenario if isinstance(scenario, Scenario) else scenarios.load(scenario)
     params = sc.params(overrides, where="overrides")
     model = WeightshiftModel(sc, seed=seed, params=params, engine=engine, lab_seed=lab_seed).run()

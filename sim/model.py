@@ -24,7 +24,6 @@ import numpy as np
 from sim.agents import GOVERNMENTS, Developer, Government, issuer
 from sim.choice import Decision, Draws, Market, decide_all
 from sim.labs import Lab, attainable, knowhow_step, state_of_art_growth
-from sim.memory import keep_freed_memory
 from sim.params import resolve
 from sim.policies import Effects
 from sim.population import Population, build_population
@@ -66,7 +65,6 @@ class WeightshiftModel(mesa.Model):
         population: Population | None = None,
     ) -> None:
         super().__init__(rng=seed)
-        keep_freed_memory()
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
         self.spec = scenario or Scenario("defaults")

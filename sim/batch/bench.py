@@ -11,6 +11,7 @@ import resource
 import time
 
 from sim import scenario as scenarios
+from sim.memory import keep_freed_memory
 from sim.model import WeightshiftModel
 
 
@@ -18,6 +19,7 @@ def measure(n: int, months: int, engine: str) -> dict[str, float]:
     """Build and run one model; return set-up time, run time and developer-months per second."""
     sc = scenarios.load("baseline")
     params = sc.params({"n_developers": n, "months": months})
+    keep_freed_memory()
     t0 = time.perf_counter()
     model = WeightshiftModel(sc, seed=0, params=params, engine=engine)
     t1 = time.perf_counter()
