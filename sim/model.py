@@ -259,14 +259,15 @@ class WeightshiftModel(mesa.Model):
         cap = p["beta_capability"] * (self.capability - CAP_REFERENCE) / 100.0
         price = -p["beta_price"] * np.log10(paid)
         opened = p["beta_open"] * w.open.astype(float)
+        f32 = np.float32  # utilities are single precision (sim/choice.py says why)
         return Market(
-            base=base,
-            aware=aware,
-            cap_term=cap,
-            price_term=price,
-            open_term=opened,
-            task_weights=np.stack([w.task_w_capability, w.task_w_price, w.task_w_open], axis=1),
-            trust_term=-p["beta_trust"] * w.distrust[:, fam_origin],
+            base=base.astype(f32),
+            aware=aware.astype(f32),
+            cap_term=cap.astype(f32),
+            price_term=price.astype(f32),
+            open_term=opened.astype(f32),
+            task_weights=np.stack([w.task_w_capability, w.task_w_price, w.task_w_open], axis=1).astype(f32),
+            trust_term=(-p["beta_trust"] * w.distrust[:, fam_origin]).astype(f32),
             task_share=w.task_share,
             in_use=self.in_use,
             beta_peers=p["beta_peers"],

@@ -67,15 +67,16 @@ def build_population(
     sd = params["taste_sd"]
     vsd = params["volume_sd"]
     volume = world.volume[segment] * rng.lognormal(-0.5 * vsd * vsd, vsd, size=n)
+    # tastes and fit enter utilities, which are single precision (sim/choice.py says why)
     return Population(
         region=region,
         segment=segment,
         volume=volume,
-        w_capability=_lognormal_weight(rng, world.w_capability[segment], sd),
-        w_price=_lognormal_weight(rng, world.w_price[segment], sd),
-        w_open=_lognormal_weight(rng, world.w_open[segment], sd),
-        w_trust=_lognormal_weight(rng, world.w_trust[segment], sd),
-        fit=rng.normal(0.0, params["fit_sd"], size=(n, world.n_families)),
+        w_capability=_lognormal_weight(rng, world.w_capability[segment], sd).astype(np.float32),
+        w_price=_lognormal_weight(rng, world.w_price[segment], sd).astype(np.float32),
+        w_open=_lognormal_weight(rng, world.w_open[segment], sd).astype(np.float32),
+        w_trust=_lognormal_weight(rng, world.w_trust[segment], sd).astype(np.float32),
+        fit=rng.normal(0.0, params["fit_sd"], size=(n, world.n_families)).astype(np.float32),
         contacts=build_contacts(region, segment, len(world.segments), params, net_rng),
     )
 

@@ -191,19 +191,21 @@ class LocalExecutor(Executor):
         """How the pool's dead worker died, e.g. "worker pid 1234 killed by SIGKILL".
 
         The pool reports the breakage as soon as a worker's sentinel fires, which can be before
-        that worker is reaped; so if no exit code is known yet, each worker gets a moment to report
-        one. The pool then terminates the survivors (SIGTERM), so a SIGTERM is the culprit only if
-        nothing else died.
+        that worker is reaped, and the pool's own thread reaps it (so a join here may see no exit
+        code: the reaping is not ours). The pool then terminates the survivors (SIGTERM), which
+        can be reaped first. So a SIGTERM is the culprit only if nothing else died, and until
+        another death shows, the exit codes are read again for up to two seconds.
         """
-        codes = {pid: p.exitcode for pid, p in self._procs.items()}
-        if not any(codes.values()):
-            deadline = time.monotonic() + 2.0
-            for pid, p in self._procs.items():
-                p.join(max(0.0, deadline - time.monotonic()) / max(1, len(self._procs)))
-                codes[pid] = p.exitcode
-        died = {pid: c for pid, c in codes.items() if c}
-        culprits = {pid: c for pid, c in died.items() if c != -signal.SIGTERM} or died
-        for pid, code in culprits.items():
+        deadline = time.monotonic() + 2.0
+        while True:
+            codes = {pid: p.exitcode for pid, p in self._procs.items()}
+            died = {pid: c for pid, c in codes.items() if c}
+            found = {pid: c for pid, c in died.items() if c != -signal.SIGTERM}
+            if found or None not in codes.values() or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        found = found or died
+        for pid, code in found.items():
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
             return f"worker pid {pid} {how}"
         return "a worker process died"
