@@ -278,7 +278,7 @@ def _sample_rows(u: np.ndarray, draw: np.ndarray, fallback: np.ndarray) -> np.nd
     """`_sample` on (developer, family) rows, with numpy's own operations along a row."""
     top = u.max(axis=1, keepdims=True)
     ok = np.isfinite(top[:, 0])
-    weights = np.exp((u - np.where(ok[:, None], top, 0.0)).astype(np.float32))
+    weights = np.exp(u - np.where(ok[:, None], top, 0.0))  # u is float32 already
     cum = np.cumsum(weights, axis=1)
     pick = (cum < draw[:, None] * cum[:, -1:]).sum(axis=1)  # the first family whose cumulative weight reaches it
     return np.where(ok, pick, fallback)

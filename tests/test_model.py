@@ -8,7 +8,7 @@ import pytest
 from policy_runs import with_policies
 
 import sim
-from sim import usage
+from sim import choice, usage
 from sim.api import TABLES
 from sim.choice import Draws, _pairwise_sum, decide_all, decide_one
 from sim.model import WeightshiftModel, make_streams
@@ -41,6 +41,18 @@ def test_vectorised_decision_matches_reference_on_a_mid_run_state():
     assert list(fast.reviewers) == sorted(reviewed)
     assert np.array_equal(fast.welfare, np.array([reviewed[i] for i in fast.reviewers]))
     assert fast.reviewers.size > 50  # the comparison covered real reviews, not only stayers
+
+
+def test_the_decision_is_the_same_for_any_block_size(monkeypatch):
+    model = WeightshiftModel(load("baseline"), seed=2, params=load("baseline").params({"n_developers": 900}))
+    for _ in range(15):
+        model.step()
+    draws = Draws.draw(make_streams(7), model.pop.size, len(model.world.tasks))
+    whole = decide_all(model.market, model.pop, model.entered, model.choice, draws)
+    monkeypatch.setattr(choice, "BLOCK", 97)
+    blocks = decide_all(model.market, model.pop, model.entered, model.choice, draws)
+    assert np.array_equal(whole.choice, blocks.choice) and np.array_equal(whole.entered, blocks.entered)
+    assert np.array_equal(whole.welfare, blocks.welfare) and whole.welfare.size > 20
 
 
 @pytest.mark.parametrize("n_families", [1, 3, 8, 15, 16, 23, 140])
