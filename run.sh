@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up Weightshift (first time: a virtual environment in .venv) and run it.
 #   bash run.sh              open the browser UI on the baseline (prints its URL; Ctrl-C stops it)
-#   bash run.sh test         run the test suite (the fast one; `bash run.sh test -m slow` runs the slow checks)
+#   bash run.sh test         run the fast test suite (`bash run.sh test -m "slow or browser"` runs the rest)
 #   bash run.sh ARGS...      run `weightshift ARGS...` (e.g. bash run.sh run policy_price_war)
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -1,10 +1,15 @@
 """The UI in a real browser (see tests/uibrowser.py): first paint, a demo's path through Explore, the
-shared link, inline messages, play and pause, clicking agents, step timings and Compare."""
+shared link, inline messages, play and pause, clicking agents, step timings and Compare.
+
+The first paint runs with the fast suite (`bash run.sh test`), as a smoke test of the real page; the
+rest are marked `browser` (a few minutes of Chromium and model runs) and run in CI (.ci/run) and
+with `bash run.sh test -m browser`."""
 
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from uibrowser import ARTIFACTS, TIMINGS, kpis, month, open_page, sized_page, step, wait_idle
 
 
@@ -25,6 +30,7 @@ def test_first_paint_shows_the_calibrated_history_and_asks_nothing_outside_this_
     page.screenshot(path=ARTIFACTS / "first_paint.png")
 
 
+@pytest.mark.browser
 def test_preset_slider_step_and_shared_link(server, page, browser):
     open_page(page, server)
     page.locator(".v-input", has_text="Scenario preset").locator(".v-select__slot").click()
@@ -74,6 +80,7 @@ def test_preset_slider_step_and_shared_link(server, page, browser):
         other.screenshot(path=ARTIFACTS / "restored_from_link.png")
 
 
+@pytest.mark.browser
 def test_reload_keeps_the_month(server, page):
     open_page(page, server)
     step(page)
@@ -86,6 +93,7 @@ def test_reload_keeps_the_month(server, page):
     assert month(page) == "2026-02"
 
 
+@pytest.mark.browser
 def test_a_bad_typed_value_gets_an_inline_message(server, page):
     open_page(page, server)
     field = page.locator(".ws-input-beta_open input")
@@ -103,6 +111,7 @@ def test_a_bad_typed_value_gets_an_inline_message(server, page):
     page.screenshot(path=ARTIFACTS / "inline_error.png")
 
 
+@pytest.mark.browser
 def test_play_and_pause(server, page):
     open_page(page, server + "?speed=4&month=2024-01")  # 7 years from the end: Pause comes first
     page.locator(".ws-play").click()
@@ -116,6 +125,7 @@ def test_play_and_pause(server, page):
     assert page.locator(".ws-play").is_visible()
 
 
+@pytest.mark.browser
 def test_clicking_a_developer_in_the_network_shows_its_state(server, page):
     open_page(page, server + "?month=2024-06")
     net = page.locator(".ws-chart-network")
@@ -140,6 +150,7 @@ def test_clicking_a_developer_in_the_network_shows_its_state(server, page):
     assert "region" in text and "segment" in text and "trust_sensitivity" in text
 
 
+@pytest.mark.browser
 def test_compare_runs_in_the_background_and_the_page_stays_responsive(server, page):
     open_page(page, server + "?tab=explore&cmp=baseline,policy_tighter_controls&cmp_n=3000")
     page.get_by_role("tab", name="Compare").click()

@@ -1,5 +1,7 @@
 """The UI as a class meets it (see tests/uibrowser.py): a projector's 1024x768 screen, bursts of clicks,
-markup typed into fields, the end of a run, the instant preview, and memory after sessions close."""
+markup typed into fields, the end of a run, the instant preview, and memory after sessions close.
+
+All marked `browser`: CI (.ci/run) runs them, and so does `bash run.sh test -m browser`."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from uibrowser import (
     step,
     wait_idle,
 )
+
+pytestmark = pytest.mark.browser
 
 # Every text element ECharts drew, per chart: [{cls, W, H, boxes: [{text, x, y, w, h, rotated}]}].
 TEXT_BOXES_JS = """() => [...(window.wsCharts || [])].filter(c => c.getDom().offsetParent).map(chart => {

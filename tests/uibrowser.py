@@ -10,6 +10,7 @@ Screenshots, the server's log and the measured timings go to tests/artifacts/ (n
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -157,7 +158,21 @@ def server(request):
                 except subprocess.TimeoutExpired:
                     continue
         log.close()
-        (ARTIFACTS / "timings.json").write_text(json.dumps(TIMINGS, indent=2))
+        save_timings()
+
+
+def save_timings() -> None:
+    """Merge this process's timings into tests/artifacts/timings.json (test processes may run side by side)."""
+    path = ARTIFACTS / "timings.json"
+    with open(ARTIFACTS / ".timings.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            saved = json.loads(path.read_text()) if path.exists() else {}
+        except json.JSONDecodeError:
+            saved = {}
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(saved | TIMINGS, indent=2))
+        tmp.replace(path)
 
 
 SERVERS: dict[str, int] = {}  # url -> pid of `weightshift ui` (its child is the Solara server)

@@ -511,6 +511,13 @@ def run_sweep(
                 _write_start(out, sweep, manifest)
             lock.keep()
             journal, df = _execute(out, sweep, todo, executor, retries, progress, run_timeout, notify)
+        except SweepStopped:
+            # Nothing is in flight after an orderly stop. Close the pool and join its manager
+            # thread: abandoning it to the interpreter's exit races CPython's own teardown
+            # (`concurrent.futures.process._python_exit` writing to a pipe the thread is closing).
+            if executor is not None:
+                executor.close()
+            raise
         except BaseException:
             if executor is not None:
                 executor.abort()
