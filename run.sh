@@ -43,8 +43,14 @@ setup() {
     "$py" -m venv .venv
   fi
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip >&2
-    .venv/bin/python -m pip install --quiet -e ".[test]" >&2
+    # pip's and the build backend's chatter goes to a log, shown only if the install fails
+    local log=.venv/setup.log
+    echo "Installing Weightshift and its dependencies into .venv (first time: 1-3 minutes; log: $log)" >&2
+    if ! { .venv/bin/python -m pip install --quiet --upgrade pip && .venv/bin/python -m pip install --quiet -e ".[test]"; } >"$log" 2>&1; then
+      cat "$log" >&2
+      echo "weightshift: setup failed (the log above is in $log); fix the cause and run this again." >&2
+      exit 2
+    fi
     touch "$stamp"
   fi
 }

@@ -84,7 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a parameter in both runs"
     )
     levers = sub.add_parser("levers", help="each policy kind's effect on an output, with a seed band")
-    levers.add_argument("--seeds", type=whole(1, 1000), default=10, help="paired runs per lever (default 10)")
+    pairs = levers.add_mutually_exclusive_group()
+    pairs.add_argument("--seeds", type=whole(1, 1000), default=10, help="paired seeds per lever (default 10)")
+    pairs.add_argument(
+        "--draws", type=whole(2, 10_000), default=0, help="paired posterior draws per lever instead of seeds"
+    )
     levers.add_argument("--developers", type=whole(50, 2_000_000), default=20000, help="population (default 20000)")
     levers.add_argument("--month", default="2030-12", help="month of the effect (default 2030-12)")
     levers.add_argument("--workers", type=whole(1, 256), default=2, help="processes (default 2)")
@@ -223,14 +227,16 @@ def cmd_levers(args: argparse.Namespace) -> None:
     from sim.calendar import month_index, month_label
 
     month = month_label(month_index(args.month, "--month", "month"))
-    rows = effects(args.seeds, args.developers, month, workers=args.workers)
+    rows = effects(args.seeds, args.developers, month, workers=args.workers, draws=args.draws)
+    pairs = f"{args.draws} posterior draws" if args.draws else f"{args.seeds} seeds"
     if args.markdown:
-        print(markdown(rows, args.seeds, month, "usage_share_cn_open"), end="")
+        print(markdown(rows, pairs, month, "usage_share_cn_open"), end="")
         return
+    print(f"effect on usage_share_cn_open at {month}: median [5%, 95%] over {pairs}; sign holds in")
     for r in rows:
         print(
             f"{r.kind:24s} {r.scenario:38s} {100 * r.median:+7.2f} pp [{100 * r.low:+.2f}, {100 * r.high:+.2f}]"
-            f"  {r.channel} {r.channel_median:+.3g} (baseline {r.channel_base:.3g})"
+            f" {r.agree:4.0%}  {r.channel} {r.channel_median:+.3g} (baseline {r.channel_base:.3g})"
         )
 
 

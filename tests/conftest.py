@@ -11,11 +11,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 pytest_plugins = ["uibrowser"]  # the browser tests' fixtures (Chromium, the UI server, pages)
 
 
-def pytest_configure(config):
-    """The `slow` marker (long fits): `pytest -m "not slow"` leaves them out."""
-    config.addinivalue_line("markers", "slow: a long test (a fit of the real model); deselect with -m 'not slow'")
-
-
 @pytest.fixture
 def stub_posterior(monkeypatch):
     """A small weighted parameter sample around the calibrated point, for tests of the `--draws` machinery.

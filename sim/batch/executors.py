@@ -59,6 +59,23 @@ class Outcome:
     certain: bool = False  # the backend already retried it and knows it kills workers: final
 
 
+def start_context() -> multiprocessing.context.BaseContext:
+    """How worker processes start: fork when safe (fastest: nothing is re-imported), else a fork server.
+
+    Forking is unsafe when other Python threads may hold locks; then the fork server forks
+    from a clean process instead (about 1 s to start). Native thread pools (OpenBLAS, Arrow)
+    register at-fork handlers. WEIGHTSHIFT_START_METHOD=forkserver|spawn forces a method.
+    """
+    forced = os.environ.get(START_METHOD_ENV)
+    if forced is None and "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    method = forced or ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["sim.batch.runner"])
+    return ctx
+
+
 class Executor(ABC):
     """Runs `fn(payload)` for submitted (key, payload) pairs on some workers."""
 
@@ -147,28 +164,12 @@ class LocalExecutor(Executor):
         self._procs: dict[int, Any] = {}  # pid -> multiprocessing.Process of the current pool
         self.restarts = 0
 
-    def _context(self) -> multiprocessing.context.BaseContext:
-        """fork when safe (fastest: nothing is re-imported), else a fork server.
-
-        Forking is unsafe when other Python threads may hold locks; then the fork server forks
-        from a clean process instead (about 1 s to start). Native thread pools (OpenBLAS, Arrow)
-        register at-fork handlers. WEIGHTSHIFT_START_METHOD=forkserver|spawn forces a method.
-        """
-        forced = os.environ.get(START_METHOD_ENV)
-        if forced is None and "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
-            return multiprocessing.get_context("fork")
-        method = forced or ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
-        ctx = multiprocessing.get_context(method)
-        if method == "forkserver":
-            ctx.set_forkserver_preload(["sim.batch.runner"])
-        return ctx
-
     def submit(self, key: int, payload: Any) -> None:
         if self._pool is None:
-            ctx = self._context()
+            ctx = start_context()
             parent = os.getpid() if ctx.get_start_method() == "fork" else 0
             with warnings.catch_warnings():
-                # CPython counts numpy's own BLAS threads as "multi-threaded" (see _context).
+                # CPython counts numpy's own BLAS threads as "multi-threaded" (see start_context).
                 warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
                 self._pool = ProcessPoolExecutor(
                     self.workers, mp_context=ctx, initializer=_init_worker, initargs=(parent, _weightshift_env())
