@@ -246,3 +246,24 @@ def test_markup_typed_into_every_field_of_every_group_never_reaches_the_page_as_
     assert not html_with(rc, "<img")  # every message quoting it is plain text
     assert any(markup in e for e in errors(rc))
     assert S.settings.value.params == BASE
+
+
+def test_compare_offers_posterior_draws_only_when_a_posterior_is_shipped(stub_posterior, monkeypatch):
+    import pandas as pd
+
+    from sim import ensemble
+    from sim.ui.pages import Compare
+
+    fresh_session()
+    _, rc = solara.render(Compare(), handle_error=False)
+    toggle = rc.find(v.BtnToggle, class_="ws-compare-vary").widget
+    toggle.v_model = 1
+    assert S.settings.value.vary == "posterior"
+    rc.close()
+    monkeypatch.setattr(ensemble, "posterior", pd.DataFrame)
+    _, rc = solara.render(Compare(), handle_error=False)
+    assert not rc.find(v.BtnToggle, class_="ws-compare-vary").widgets
+    (note,) = rc.find(v.Html, class_="ws-compare-vary-note").widgets
+    assert "no calibrated posterior" in str(note.children)
+    rc.close()
+    fresh_session()

@@ -18,7 +18,7 @@ from sim.policies import KINDS
 from sim.ui.about import about_markdown
 from sim.ui.calibration import load_targets, report, simulated_value
 from sim.ui.charts import LIVE_CHARTS, band_option, line_option, main_choice, months_axis, network_option
-from sim.ui.compare import CompareJob, compare_entries
+from sim.ui.compare import CompareJob, compare_entries, run_metrics
 from sim.ui.export import bands_png, charts_png, tables_zip
 from sim.ui.state import LiveRun, Settings, decode, encode, parse_field, parse_param
 
@@ -46,6 +46,7 @@ def test_a_shared_link_restores_every_changed_control():
         compare=("explore", "baseline", "convergence"),
         seeds=12,
         compare_n=800,
+        vary="posterior",
     )
     back, errors = decode(encode(s))
     assert errors == []
@@ -60,9 +61,12 @@ def test_a_fresh_page_link_is_short_and_readable():
 
 def test_a_bad_item_in_a_link_is_reported_and_the_rest_restored():
     ok = (REGISTRY["bass_q"].low + REGISTRY["bass_q"].high) / 2
-    s, errors = decode(f"scenario=baseline&beta_open=99&bogus=1&seed=-3&policy=pricing;start=2026-13&bass_q={ok}")
-    assert s.params == {"bass_q": ok}
-    assert len(errors) == 4
+    s, errors = decode(
+        f"scenario=baseline&beta_open=99&bogus=1&seed=-3&policy=pricing;start=2026-13&bass_q={ok}&vary=prior"
+    )
+    assert s.params == {"bass_q": ok} and s.vary == "seeds"
+    assert len(errors) == 5
+    assert any("vary = 'prior'" in e and "seeds, posterior" in e for e in errors)
     assert any("beta_open = '99'" in e for e in errors)
     assert all("not allowed; expected" in e for e in errors)
     assert any("bogus" in e for e in errors) and any("seed" in e for e in errors) and any("start" in e for e in errors)
@@ -180,6 +184,27 @@ def test_compare_bands_and_paired_differences():
     assert np.all(np.nan_to_num(b["lo"]) <= np.nan_to_num(b["hi"]) + 1e-12)
     table = r.table()
     assert set(table.columns) == {"scenario", "month", "metric", "p5", "median", "p95"}
+
+
+@pytest.mark.usefixtures("stub_posterior")
+def test_compare_over_posterior_draws_pairs_each_draw_across_scenarios_and_edits_win(stub_posterior):
+    s = small(compare=("explore", "baseline"))
+    entries = compare_entries(replace(s, params=dict(SMALL)))
+    same = [(entries[0][0], entries[0][1]), ("again", entries[0][1])]
+    job = CompareJob(same, seeds=4, n_developers=200, draws=True, processes=False).start().wait(120)
+    assert job.error is None and job.result.draws and job.result.over == "4 posterior draws"
+    r = job.result
+    diff = r.differences("usage_share_cn_open")["again − " + r.names[0]]
+    assert np.allclose(np.nan_to_num(diff["median"]), 0.0)  # draw i in both: no difference
+    seeds, drawn = job._runs()
+    assert len(set(seeds)) == 4 and all(set(d) <= set(stub_posterior.columns) for d in drawn)
+    same = np.array_equal
+    assert not same(run_metrics(s, seeds[0], 200, drawn[0]), run_metrics(s, seeds[0], 200), equal_nan=True)
+    name = "beta_price"
+    edited = replace(s, params=dict(SMALL) | {name: REGISTRY[name].low})
+    with_edit = run_metrics(edited, seeds[0], 200, drawn[0])
+    other = run_metrics(edited, seeds[0], 200, drawn[0] | {name: REGISTRY[name].high})
+    assert same(with_edit, other, equal_nan=True), "the visitor's edit wins over a draw"
 
 
 def test_compare_entries_name_the_explore_settings():
@@ -314,8 +339,8 @@ def test_run_on_compare_is_idempotent_while_a_comparison_is_queued_or_running(mo
     started = []
 
     class Job:
-        def __init__(self, entries, seeds, n):
-            self.entries, self.seeds, self.n_developers = entries, seeds, n
+        def __init__(self, entries, seeds, n, draws=False):
+            self.entries, self.seeds, self.n_developers, self.draws = entries, seeds, n, draws
             self.running, self.result, self.cancelled = True, None, False
 
         def start(self):
@@ -332,6 +357,8 @@ def test_run_on_compare_is_idempotent_while_a_comparison_is_queued_or_running(mo
     assert len(started) == 1 and len(jobs) == 1 and not started[0].cancelled
     pages.start_comparison(entries, 12, 500)  # other choices: the running one makes way
     assert len(started) == 2 and started[0].cancelled and session.job.value is started[1]
+    pages.start_comparison(entries, 12, 500, True)  # the same runs as posterior draws: a new comparison
+    assert len(started) == 3 and started[1].cancelled and started[2].draws
     session.job.value = None
 
 

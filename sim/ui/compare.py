@@ -38,9 +38,13 @@ def pool() -> ProcessPoolExecutor:
         return _POOL
 
 
-def run_metrics(settings: Settings, seed: int, n_developers: int) -> np.ndarray:
-    """One run's timeseries outputs as a (months, metrics) array, in `COMPARE_METRICS` order."""
+def run_metrics(settings: Settings, seed: int, n_developers: int, drawn: dict[str, Any] | None = None) -> np.ndarray:
+    """One run's timeseries outputs as a (months, metrics) array, in `COMPARE_METRICS` order.
+
+    `drawn`: a posterior draw's parameters, in place of the calibrated ones; the scenario's own and
+    the visitor's changes still win (as `weightshift run --draws` lets user overrides win)."""
     scenario, params = settings.build()
+    params = params | {k: v for k, v in (drawn or {}).items() if k not in scenario.overrides}
     params = params | {"n_developers": n_developers}
     model = WeightshiftModel(scenario, seed=seed, params=params).run()
     ts = model.recorder.ts
@@ -60,6 +64,12 @@ class CompareResult:
     runs: dict[str, np.ndarray]
     seeds: int
     n_developers: int
+    draws: bool = False  # runs are posterior draws (parameters and seed), not seeds at the calibrated point
+
+    @property
+    def over(self) -> str:
+        """What the bands are over, for titles: "10 seeds" or "10 posterior draws"."""
+        return f"{self.seeds} {'posterior draws' if self.draws else 'seeds'}"
 
     @property
     def x(self) -> list[str]:
@@ -81,7 +91,7 @@ class CompareResult:
         return {name: self._band(self._col(name, metric)) for name in self.names}
 
     def differences(self, metric: str) -> dict[str, dict[str, np.ndarray]]:
-        """Each later scenario minus the first, seed by seed (same seed: same random draws), then banded."""
+        """Each later scenario minus the first, run by run (same seed, and same draw: paired), then banded."""
         base = self._col(self.names[0], metric)
         return {f"{n} − {self.names[0]}": self._band(self._col(n, metric) - base) for n in self.names[1:]}
 
@@ -104,8 +114,9 @@ class CompareJob:
     """A comparison in progress. `start()` returns at once; read `progress`, `result`, `error`."""
 
     entries: list[tuple[str, Settings]]  # (display name, settings) per scenario
-    seeds: int
+    seeds: int  # runs per scenario
     n_developers: int
+    draws: bool = False  # run i is posterior draw i (its parameters and seed) rather than seed i
     processes: bool = True  # False: run in the background thread itself (tests, tiny jobs)
     progress: float = 0.0
     result: CompareResult | None = None
@@ -140,29 +151,46 @@ class CompareJob:
 
     def _work(self, on_progress: Any) -> None:
         try:
-            jobs = [(name, s, seed) for name, s in self.entries for seed in range(self.seeds)]
+            seeds, drawn = self._runs()
+            jobs = [(name, s, i) for name, s in self.entries for i in range(self.seeds)]
+            args = [(s, seeds[i], self.n_developers, drawn[i]) for _, s, i in jobs]
             out: dict[str, list[np.ndarray]] = {name: [None] * self.seeds for name, _ in self.entries}
             if self.processes:
                 ex = pool()
-                self._futures = [ex.submit(run_metrics, s, seed, self.n_developers) for _, s, seed in jobs]
+                self._futures = [ex.submit(run_metrics, *a) for a in args]
                 results = (f.result() for f in self._futures)
             else:
-                results = (run_metrics(s, seed, self.n_developers) for _, s, seed in jobs)
-            for i, ((name, _, seed), arr) in enumerate(zip(jobs, results, strict=True)):
+                results = (run_metrics(*a) for a in args)
+            for i, ((name, _, run), arr) in enumerate(zip(jobs, results, strict=True)):
                 if self.cancelled:
                     return
-                out[name][seed] = arr
+                out[name][run] = arr
                 self.progress = (i + 1) / len(jobs)
                 if on_progress is not None:
                     on_progress()
             runs = {name: np.stack(arrs) for name, arrs in out.items()}
-            self.result = CompareResult([n for n, _ in self.entries], runs, self.seeds, self.n_developers)
+            self.result = CompareResult([n for n, _ in self.entries], runs, self.seeds, self.n_developers, self.draws)
         except Exception as exc:  # shown on the page as one line, never as a traceback
             if not self.cancelled:
                 self.error = f"comparison failed: {type(exc).__name__}: {exc}"
         finally:
             if on_progress is not None:
                 on_progress()
+
+    def _runs(self) -> tuple[list[int], list[dict[str, Any] | None]]:
+        """Seed and drawn parameters of run i, shared by every scenario (common random numbers)."""
+        if not self.draws:
+            return list(range(self.seeds)), [None] * self.seeds
+        from sim.ensemble import draw_parameters, draw_seed
+
+        return [draw_seed(0, i) for i in range(self.seeds)], list(draw_parameters(self.seeds, 0))
+
+
+def has_posterior() -> bool:
+    """Whether a calibrated posterior is shipped to draw from (`calibration/posterior.csv`)."""
+    from sim.ensemble import posterior
+
+    return not posterior().empty
 
 
 def compare_entries(s: Settings) -> list[tuple[str, Settings]]:

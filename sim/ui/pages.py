@@ -22,7 +22,7 @@ from sim.recorder import COLUMNS
 from sim.ui.about import about_markdown
 from sim.ui.calibration import load_targets, report
 from sim.ui.charts import COMPARE_METRICS, FONT, RED, band_option, clean, is_log, line_option, months_axis
-from sim.ui.compare import CompareJob, compare_entries, is_share
+from sim.ui.compare import CompareJob, compare_entries, has_posterior, is_share
 from sim.ui.controls import ErrorText, Md, NumberField
 from sim.ui.echarts import echart
 from sim.ui.export import bands_png
@@ -55,12 +55,12 @@ def CompareResults(result: Any) -> None:
     bands = result.bands(metric)
     with solara.GridFixed(columns=2):
         echart(
-            band_option(f"{metric}: {result.seeds} seeds each", shown_unit, x, bands, scale, log=is_log(metric)),
+            band_option(f"{metric}: {result.over} each", shown_unit, x, bands, scale, log=is_log(metric)),
             height=380,
             classes="ws-compare-bands",
         )
         diff = result.differences(metric)
-        title = f"Difference from {result.names[0]} (paired by seed)"
+        title = f"Difference from {result.names[0]} (paired by {'draw' if result.draws else 'seed'})"
         echart(band_option(title, shown_unit, x, diff, scale), height=380, classes="ws-compare-diff")
     months = [m for m in ("2025-12", "2027-12", x[-1]) if m in x]
     rows = []
@@ -78,9 +78,7 @@ def CompareResults(result: Any) -> None:
             (m, "%" if is_share(m) else COLUMNS["timeseries"][m][0], result.bands(m), 100.0 if is_share(m) else 1.0)
             for m in HEADLINE
         ]
-        return bands_png(
-            panels, x, f"Weightshift comparison ({result.seeds} seeds, {result.n_developers:,} developers)"
-        )
+        return bands_png(panels, x, f"Weightshift comparison ({result.over}, {result.n_developers:,} developers)")
 
     with solara.Row(gap="8px"):
         solara.FileDownload(
@@ -92,7 +90,7 @@ def CompareResults(result: Any) -> None:
 _START = threading.Lock()
 
 
-def start_comparison(entries: list, seeds: int, n_developers: int) -> CompareJob:
+def start_comparison(entries: list, seeds: int, n_developers: int, draws: bool = False) -> CompareJob:
     """Start a comparison, or keep the one already queued or running for the same choices.
 
     Idempotent on purpose: a burst of clicks on Run (or a click while it runs) must neither restart
@@ -100,14 +98,15 @@ def start_comparison(entries: list, seeds: int, n_developers: int) -> CompareJob
     """
     with _START:
         cur = job.peek()
-        same = cur is not None and (cur.entries, cur.seeds, cur.n_developers) == (entries, seeds, n_developers)
+        choices = (entries, seeds, n_developers, draws)
+        same = cur is not None and (cur.entries, cur.seeds, cur.n_developers, cur.draws) == choices
         if cur is not None and cur.running:
             if same:
                 return cur
             cur.cancel()
         if same and cur.result is not None:
             return cur  # finished with these very choices: nothing new to run
-        new = CompareJob(entries, seeds, n_developers).start()
+        new = CompareJob(entries, seeds, n_developers, draws).start()
         job.value = new
         return new
 
@@ -129,6 +128,8 @@ def Compare() -> None:
 
     solara.use_thread(poll, dependencies=[j], intrusive_cancel=False)
 
+    posterior = has_posterior()
+
     def start() -> None:
         now = settings.peek()
         entries = compare_entries(now)
@@ -136,12 +137,14 @@ def Compare() -> None:
             set_error("Compare: scenarios = one is not allowed; expected two or more scenarios")
             return
         set_error("")
-        start_comparison(entries, now.seeds, now.compare_n)
+        start_comparison(entries, now.seeds, now.compare_n, now.vary == "posterior" and posterior)
 
     Md(
         "Runs each scenario with the same seeds (0, 1, 2, …): a seed gives every scenario the same random "
-        "draws, so a difference is the scenarios' effect, not luck. `explore` is the Explore tab's current "
-        "settings. The first scenario is the reference of the difference chart."
+        "draws, so a difference is the scenarios' effect, not luck. With *posterior draws*, run *i* of every "
+        "scenario takes draw *i* of the calibration's posterior (its parameters and its seed), so the bands "
+        "also carry what the calibration leaves uncertain. `explore` is the Explore tab's current "
+        "settings (its edits win over a draw). The first scenario is the reference of the difference chart."
     )
     with solara.Row(gap="16px", style={"align-items": "flex-start", "flex-wrap": "wrap"}):
         with solara.Column(style={"min-width": "340px", "flex": "1"}):
@@ -161,9 +164,10 @@ def Compare() -> None:
                 integer=True,
                 on_value=lambda v: apply(replace(settings.value, seeds=int(v))),
                 parse=lambda text: _whole(text, "seeds", *COMPARE_SEEDS_RANGE),
-                tooltip="More seeds: tighter bands, longer wait.",
+                tooltip="More runs: steadier bands, longer wait.",
                 testid="seeds",
             )
+            VaryPick(s.vary, posterior)
         with solara.Column(style={"min-width": "260px"}):
             p = REGISTRY["n_developers"]
             NumberField(
@@ -195,6 +199,25 @@ def Compare() -> None:
         solara.Error(j.error)
     if j.result is not None:
         CompareResults(j.result)
+
+
+@solara.component
+def VaryPick(vary: str, posterior: bool) -> None:
+    """Seeds or posterior draws; without a shipped posterior, seeds only, and why."""
+    labels = {"seeds": "seeds (chance)", "posterior": "posterior draws (parameters and chance)"}
+    if not posterior:
+        solara.Text(
+            "Runs differ by seed: no calibrated posterior is shipped to draw parameters from.",
+            style={"font-size": "13px", "color": "#555"},
+            classes=["ws-compare-vary-note"],
+        )
+        return
+    solara.ToggleButtonsSingle(
+        value=labels[vary],
+        values=list(labels.values()),
+        on_value=lambda v: apply(replace(settings.value, vary=next(k for k, lab in labels.items() if lab == v))),
+        classes=["ws-compare-vary"],
+    )
 
 
 def _history_run(s: Settings) -> dict[str, pd.DataFrame]:

@@ -40,7 +40,10 @@ TABS = ("explore", "compare", "calibration", "about")
 HISTORY_MONTHS = 36  # 2023-01..2025-12, the calibrated history window: a fresh page opens there
 UI_MAX_DEVELOPERS = 200_000  # bigger populations make every re-run take seconds: the CLI is for those
 START = "start"  # the `month` of a link to a run not yet started
-RESERVED = ("tab", "scenario", "seed", "month", "speed", "off", "policy", "cmp", "seeds", "cmp_n")
+RESERVED = ("tab", "scenario", "seed", "month", "speed", "off", "policy", "cmp", "seeds", "cmp_n", "vary")
+# What differs between a comparison's runs: the seed alone (chance), or a posterior draw (its parameters
+# and seed: parameter uncertainty and chance), the same in every scenario either way.
+VARY = ("seeds", "posterior")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Settings:
     compare: tuple[str, ...] = ("baseline", "regulatory_fragmentation")
     seeds: int = 10
     compare_n: int = 5000  # developer agents per compare run
+    vary: str = "seeds"  # one of VARY: what the Compare tab's runs differ by
 
     def with_param(self, name: str, value: Any) -> Settings:
         """These settings with one parameter changed (dropped from the changes when back at the preset)."""
@@ -270,7 +274,7 @@ def encode(s: Settings, with_month: bool = True) -> str:
     if s.tab != d.tab:
         items.append(("tab", s.tab))
     items.append(("scenario", s.scenario))
-    for key in ("seed", "speed", "seeds", "compare_n"):
+    for key in ("seed", "speed", "seeds", "compare_n", "vary"):
         if getattr(s, key) != getattr(d, key):
             items.append(({"compare_n": "cmp_n"}.get(key, key), str(getattr(s, key))))
     if with_month and s.month != d.month:
@@ -312,6 +316,10 @@ def _decode_item(s: Settings, key: str, raw: str) -> Settings:
         return replace(s, seeds=_int_in(key, raw, *COMPARE_SEEDS_RANGE))
     if key == "cmp_n":
         return replace(s, compare_n=_int_in(key, raw, int(REGISTRY["n_developers"].low), UI_MAX_DEVELOPERS))
+    if key == "vary":
+        if raw not in VARY:
+            raise InputError(LINK, key, raw, f"one of {', '.join(VARY)}")
+        return replace(s, vary=raw)
     if key == "month":
         if raw == START:
             return replace(s, month=0)
