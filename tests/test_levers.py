@@ -47,3 +47,14 @@ def test_with_draws_each_pair_runs_one_posterior_draw_in_both_scenarios(stub_pos
             all(np.isclose(row[k], v) for k, v in drawn.items()) for _, row in stub_posterior.iterrows()
         )
     assert levers._pairs(seeds=4, draws=0, n_developers=300) == [(s, {"n_developers": 300}) for s in range(4)]
+
+
+def test_draws_without_a_posterior_are_refused_with_what_to_run(monkeypatch):
+    import pandas as pd
+
+    from sim import ensemble
+    from sim.errors import InputError
+
+    monkeypatch.setattr(ensemble, "posterior", pd.DataFrame)
+    with pytest.raises(InputError, match="calibrated posterior"):
+        levers._pairs(seeds=10, draws=3, n_developers=300)

@@ -35,8 +35,9 @@ there (see the Calibration tab). **Everything after is a projection under assump
   changes is the effect of your change. Dashed lines show the scenario as shipped. Click a dot in
   the network or a bar of the labs chart to inspect that agent. *Share link* gives a URL that
   reopens exactly this state; the download buttons save the tables (CSV) and the charts (PNG).
-* **Compare** – two or more scenarios over many seeds: median lines, 5–95% bands, and the
-  difference from the first scenario, seed by seed.
+* **Compare** – two or more scenarios over many seeds, or over draws of the calibration's
+  posterior (parameters too): median lines, 5–95% bands, and the difference from the first
+  scenario, run by run.
 * **Calibration** – the reported figures against the model's history window.
 """
 
