@@ -74,7 +74,7 @@ def test_weights_do_not_collapse_when_most_parameters_are_uninformed(tmp_path):
     settings = AbcSettings(population=200, batch=100, budget=2500, min_epsilon=0.02, seed=3)
     res = run_abc(wide, settings, tmp_path, workers=1)
     gens = res.generations
-    assert len(gens) >= 4 and gens["epsilon"].iloc[-1] < 0.03
+    assert len(gens) >= 4 and gens["epsilon"].iloc[-1] < 0.3 * gens["epsilon"].iloc[1]  # it narrows
     assert (gens["ess"] > 0.3 * settings.population).all(), gens
     post = res.posterior
     mean = (post["p00"] + post["p01"] + post["p02"]) / 3
@@ -114,6 +114,21 @@ def test_the_proposal_is_the_prior_along_uninformed_directions_and_widened_along
     assert np.allclose(mean[1:], 0.0, atol=0.02)  # uninformed: the prior's mean (up to the informed axis' tilt)
     assert cov[0, 0] == pytest.approx(2 * 0.01, rel=0.2)  # informed: twice its variance
     assert np.allclose(cov[1:, 1:], np.eye(d - 1), atol=0.02)  # uninformed: the prior's variance
+
+
+def test_no_importance_weight_exceeds_one_over_the_priors_share_of_the_proposal():
+    from calibration.abc import GaussianProposal
+
+    rng = np.random.default_rng(2)
+    pop = pd.DataFrame(0.3 + 0.05 * rng.standard_normal((300, 6)), columns=list("abcdef"))
+    proposal = GaussianProposal(defensive=0.1)
+    proposal.fit(pop, np.full(300, 1 / 300))
+    x = pd.DataFrame(4 * rng.standard_normal((2000, 6)), columns=list("abcdef"))  # far into the tails too
+    prior = np.exp(-0.5 * (x.to_numpy() ** 2).sum(axis=1)) / (2 * np.pi) ** 3
+    assert (prior / proposal.pdf(x)).max() <= 1 / 0.1 + 1e-9
+    np.random.seed(0)
+    draws = pd.DataFrame([proposal.rvs_single() for _ in range(4000)])
+    assert np.mean(np.abs(draws["a"] - 0.3) > 1.0) == pytest.approx(0.1 * 0.5, abs=0.02)  # the prior's share
 
 
 def test_the_fit_is_the_same_whatever_the_number_of_workers(tmp_path):
