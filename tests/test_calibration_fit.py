@@ -66,6 +66,7 @@ def wide_distance(x: dict[str, float], x0: dict[str, float]) -> float:
     return abs(x["y"] - x0["y"])
 
 
+@pytest.mark.slow  # ~20 s of sampler overhead in 51 dimensions
 def test_weights_do_not_collapse_when_most_parameters_are_uninformed(tmp_path):
     """51 uniform priors, of which the data inform 3 (their mean): the Model v2 fit's situation.
     pyabc's kernel mixture gave an ESS of 1-3 of 400 here from the first generation on."""
