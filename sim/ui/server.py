@@ -52,6 +52,10 @@ def server_env(base: dict[str, str] | None = None) -> dict[str, str]:
     # without it every render walks and compares the whole page, controls included, even when only the
     # numbers and time charts changed (most of the time a preview took, after its own run)
     env.setdefault("REACTON_FAST", "1")
+    # Solara warns at every page load over http on 127.0.0.1 that its cookie falls back to
+    # SameSite=lax, which is right for a local app: noise in the terminal a class is shown
+    quiet = "ignore:Cookies with samesite=none require https:UserWarning"
+    env["PYTHONWARNINGS"] = ",".join(w for w in (env.get("PYTHONWARNINGS", ""), quiet) if w)
     return env
 
 
