@@ -255,9 +255,11 @@ def test_compare_offers_posterior_draws_only_when_a_posterior_is_shipped(stub_po
     from sim.ui.pages import Compare
 
     fresh_session()
+    S.settings.value = Settings(params=dict(BASE))
     _, rc = solara.render(Compare(), handle_error=False)
     toggle = rc.find(v.BtnToggle, class_="ws-compare-vary").widget
     toggle.v_model = 1
+    settle()  # with no live run yet, a change builds one: let it finish before the next test's session
     assert S.settings.value.vary == "posterior"
     rc.close()
     monkeypatch.setattr(ensemble, "posterior", pd.DataFrame)
