@@ -58,3 +58,14 @@ def test_draws_without_a_posterior_are_refused_with_what_to_run(monkeypatch):
     monkeypatch.setattr(ensemble, "posterior", pd.DataFrame)
     with pytest.raises(InputError, match="calibrated posterior"):
         levers._pairs(seeds=10, draws=3, n_developers=300)
+
+
+@pytest.mark.parametrize(
+    "argv", [["--draws", "1"], ["--draws", "x"], ["--seeds", "3", "--draws", "3"], ["--seeds", "0"]]
+)
+def test_bad_levers_flags_are_one_line_and_exit_2(argv, capsys):
+    from sim.cli import main
+
+    assert main(["levers", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "Traceback" not in captured.err
