@@ -31,6 +31,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         default=0.0,
         help="aim at the inner part of each range: narrow it by this fraction of its width on each side",
     )
+    cal.add_argument(
+        "--start",
+        choices=["calibrated", "prior"],
+        default="prior",
+        help="draw the first generation from the priors (default) or near the calibrated set (a warm start); "
+        "later generations are weighted against the priors either way",
+    )
     cal.add_argument("--out", type=Path, help="folder for the results (default: the calibration package)")
     rep = sub.add_parser("report", help="write a report (calibration: fit table, plots, summary)")
     rep.add_argument(
@@ -52,7 +59,7 @@ def cmd_calibrate(args: argparse.Namespace) -> None:
     from calibration.fit import HERE, Settings, fit
 
     abc = AbcSettings(population=args.particles, budget=args.budget, seed=args.seed)
-    settings = Settings(abc=abc, developers=args.developers, margin=args.margin)
+    settings = Settings(abc=abc, developers=args.developers, margin=args.margin, start=args.start)
     out = args.out or HERE
     columns = (
         TextColumn("generation {task.fields[t]}: model runs"),

@@ -30,7 +30,7 @@ from calibration.abc import DB_NAME, AbcSettings, Problem, run_abc
 from calibration.priors import Prior, all_priors
 from calibration.targets import LAST_MONTH_NEEDED, Target, distance, evaluate_all, load_targets, require_columns
 from sim.errors import InputError
-from sim.params import REGISTRY
+from sim.params import REGISTRY, defaults
 
 HERE = Path(__file__).resolve().parent
 SETTINGS_FILE = "settings.json"
@@ -46,13 +46,23 @@ class Settings:
     margin: float = 0.0  # > 0: aim at the inner part of each range (see Target.miss)
     check_seeds: int = 6  # fresh seeds the point estimate is checked over
     free: tuple[str, ...] = ()  # fit only these (others stay at their defaults); () = every prior
+    start: str = "prior"  # generation 0 draws from the "prior", or near the "calibrated" set (abc.PilotPrior)
     targets: tuple[Target, ...] = field(default=(), compare=False)  # () = the shipped targets
 
     def resumable(self) -> dict:
         """What must not change between a fit and its resume (the budget and workers may)."""
         d = asdict(self.abc) | {"developers": self.developers, "margin": self.margin, "free": list(self.free)}
         d.pop("budget")
-        return d | {"targets": [t.id for t in self.targets]}
+        return d | {"targets": [t.id for t in self.targets], "start": start_point(self)}
+
+
+def start_point(settings: Settings) -> dict[str, float] | None:
+    """Where generation 0 is drawn around: the calibrated set's values of the fitted parameters
+    (`sim.params.defaults()`, i.e. calibrated.toml as it was when the fit began), or None for the prior."""
+    if settings.start == "prior":
+        return None
+    used = defaults()
+    return {k: float(used[k]) for k in all_priors(settings.free)}
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ def problem(settings: Settings) -> Problem:
         simulate=HistorySimulator({"n_developers": settings.developers}, settings.targets),
         distance=TargetDistance(settings.targets, settings.margin),
         observed={t.id: t.value for t in targets},
+        start=start_point(settings),
     )
 
 

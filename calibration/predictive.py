@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from calibration.targets import LAST_MONTH_NEEDED, evaluate_all
-from sim.ensemble import draw_parameters, draw_seed
+from sim.ensemble import draws as posterior_draws
 from sim.recorder import COLUMNS
 
 POINT_SEEDS = 10
@@ -81,9 +81,9 @@ class Predictive:
 def simulate(draws: int, workers: int, overrides: dict | None = None) -> Predictive:
     """Run the point estimate and `draws` posterior draws (fresh seed each) of the baseline."""
     extra = overrides or {}
-    params = draw_parameters(draws, seed=FRESH)
     point_tasks = [(dict(extra), 10_000 + s) for s in range(POINT_SEEDS)]
-    draw_tasks = [(p | extra, draw_seed(FRESH, i)) for i, p in enumerate(params)]
+    pairs = posterior_draws(draws, FRESH)
+    draw_tasks = [(p | extra, s) for s, p in pairs]
     if workers > 1:
         ctx = multiprocessing.get_context("forkserver")  # not fork: this process may hold threads
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
@@ -91,4 +91,4 @@ def simulate(draws: int, workers: int, overrides: dict | None = None) -> Predict
             post = list(pool.map(_run, draw_tasks))
     else:
         point, post = [_run(t) for t in point_tasks], [_run(t) for t in draw_tasks]
-    return Predictive(pd.DataFrame(params), point, post)
+    return Predictive(pd.DataFrame([p for _, p in pairs]), point, post)

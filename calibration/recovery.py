@@ -75,7 +75,7 @@ def recover(
     truth = truth_of(names)
     targets = synthetic_targets(truth, developers)
     abc = AbcSettings(population=particles, budget=budget, seed=seed, batch=32)
-    settings = Settings(abc=abc, developers=developers, free=tuple(names), targets=targets)
+    settings = Settings(abc=abc, developers=developers, free=tuple(names), targets=targets, start="prior")
     prob = problem(settings)
     post = run_abc(prob, abc, out / "work" / "recovery", workers).posterior
     w = weights(post)

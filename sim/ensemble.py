@@ -8,6 +8,7 @@ as a median and a 5-95% band.
 
 from __future__ import annotations
 
+import functools
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -27,7 +28,14 @@ QUANTILES = (0.05, 0.5, 0.95)
 
 
 def posterior() -> pd.DataFrame:
-    """The accepted parameter sets shipped in `calibration/posterior.csv` (with a `weight` column)."""
+    """The accepted parameter sets shipped in `calibration/posterior.csv` (with a `weight` column).
+
+    Read once per process (the UI asks on every render of its Compare tab); callers get a copy."""
+    return _read_posterior().copy()
+
+
+@functools.cache
+def _read_posterior() -> pd.DataFrame:
     try:
         f = resources.files("calibration").joinpath("posterior.csv")
     except ModuleNotFoundError:
@@ -57,6 +65,12 @@ def _typed(name: str, value: float) -> Any:
 def draw_seed(seed: int, i: int) -> int:
     """The run seed of draw i: independent of K, so draw i is the same whatever K is."""
     return int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+
+
+def draws(k: int, seed: int) -> list[tuple[int, dict[str, Any]]]:
+    """(run seed, parameters) of K posterior draws: what every `--draws` surface pairs its
+    scenarios on, so draw i of a policy and of its baseline share both (common random numbers)."""
+    return [(draw_seed(seed, i), p) for i, p in enumerate(draw_parameters(k, seed))]
 
 
 @dataclass
@@ -115,9 +129,8 @@ def run_draws(
 ) -> Ensemble:
     """Run `scenario` for K posterior draws (user `overrides` win over the draws)."""
     sc = scenario if isinstance(scenario, Scenario) else load(scenario)
-    params = draw_parameters(k, seed)
-    seeds = [draw_seed(seed, i) for i in range(k)]
-    tasks = [(sc, s, p | (overrides or {})) for p, s in zip(params, seeds, strict=True)]
+    pairs = draws(k, seed)
+    tasks = [(sc, s, p | (overrides or {})) for s, p in pairs]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(_one, tasks))
@@ -125,5 +138,5 @@ def run_draws(
         results = [_one(t) for t in tasks]
     ts = pd.concat([r[0].assign(draw=i) for i, r in enumerate(results)], ignore_index=True)
     reg = pd.concat([r[1].assign(draw=i) for i, r in enumerate(results)], ignore_index=True)
-    draws = pd.DataFrame([{"draw": i, "seed": s} | p for i, (p, s) in enumerate(zip(params, seeds, strict=True))])
-    return Ensemble(draws, ts, bands(ts), reg, bands(reg, ("month", "region")))
+    table = pd.DataFrame([{"draw": i, "seed": s} | p for i, (s, p) in enumerate(pairs)])
+    return Ensemble(table, ts, bands(ts), reg, bands(reg, ("month", "region")))

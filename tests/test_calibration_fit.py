@@ -4,12 +4,14 @@ resume after an interruption, priors.toml validation, and recovery of known para
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pyabc
 import pytest
 
-from calibration.abc import AbcSettings, Problem, proposal_moments, read_journal, run_abc
+from calibration.abc import DB_NAME, AbcSettings, Problem, proposal_moments, read_journal, run_abc
 from calibration.priors import Prior, all_priors, load_priors, parse_priors
 from sim.cli import main
 from sim.errors import InputError
@@ -55,6 +57,19 @@ def test_the_wrapper_recovers_a_conjugate_normal_posterior(tmp_path):
     assert (np.diff(gens["epsilon"].to_numpy()[1:]) < 0).all()  # tolerances shrink
     assert (gens["ess"] > 0.3 * settings.population).all()  # importance weights do not collapse
     assert res.model_runs <= settings.budget
+
+
+def test_a_warm_start_away_from_the_posterior_does_not_move_it(tmp_path):
+    """Generation 0 drawn around a point on the wrong side of the prior (theta = -1.5; the posterior
+    is N(0.8, 0.45)): later generations are weighted against the prior, so the posterior is the
+    same as from a start at the prior."""
+    settings = AbcSettings(population=400, batch=100, budget=8000, min_epsilon=0.05, seed=11)
+    res = run_abc(replace(TOY, start={"theta": -1.5}), settings, tmp_path, workers=1)
+    first, _ = pyabc.History(f"sqlite:///{tmp_path / DB_NAME}").get_distribution(m=0, t=0)
+    assert -1.7 < float(np.median(first["theta"])) < -1.3  # the pilot was used (on the normal-score scale)
+    mean, sd = _moments(res.posterior)
+    assert abs(mean - POST_MEAN) < 0.1, mean
+    assert 0.75 * POST_SD < sd < 1.25 * POST_SD, sd
 
 
 def wide_simulate(params: dict[str, float], seed: int) -> dict[str, float]:
@@ -287,13 +302,13 @@ def test_posterior_draws_cover_every_target_over_five_fresh_seeds():
     from calibration.store import generations
     from calibration.targets import LAST_MONTH_NEEDED, evaluate_all, load_targets
     from sim import api
-    from sim.ensemble import draw_parameters, draw_seed
+    from sim.ensemble import draws
 
     if generations().empty:
         pytest.skip("the shipped posterior predates the pyabc fit (no generations.csv): run `weightshift calibrate`")
     runs = [
-        evaluate_all(api.run("baseline", seed=draw_seed(FRESH + 1, i), overrides=p | {"months": LAST_MONTH_NEEDED}))
-        for i, p in enumerate(draw_parameters(5, seed=FRESH + 1))
+        evaluate_all(api.run("baseline", seed=s, overrides=p | {"months": LAST_MONTH_NEEDED}))
+        for s, p in draws(5, seed=FRESH + 1)
     ]
     for t in load_targets():
         coverage = np.mean([t.inside(r[t.id]) for r in runs])

@@ -344,15 +344,15 @@ def compare_draws(
     The public entry point for policy effects with uncertainty (`weightshift compare A B --draws K`,
     and the UI's Compare tab). User `overrides` win over the drawn parameters.
     """
-    from sim.ensemble import draw_parameters, draw_seed
+    from sim.ensemble import draws as posterior_draws
 
     _check_refs(refs)
     if isinstance(draws, bool) or not isinstance(draws, int) or draws < 2:
         raise InputError("--draws", "draws", draws, "a whole number >= 2 (a band needs several draws)")
     scs, labels, overrides, months, at = _prepare(refs, outputs, overrides, at)
-    params = draw_parameters(draws, seed)
-    seeds = [draw_seed(seed, i) for i in range(draws)]
-    per_draw = [p | overrides for p in params]
+    pairs = posterior_draws(draws, seed)
+    seeds = [s for s, _ in pairs]
+    per_draw = [p | overrides for _, p in pairs]
     data, good = _paired_runs(scs, labels, seeds, per_draw, outputs, months, workers, backend, scheduler, progress)
     return _effects(labels, data, [seeds[r] for r in good], good, list(outputs), at)
 

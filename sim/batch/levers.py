@@ -95,9 +95,9 @@ def _pairs(seeds: int, draws: int, n_developers: int) -> list[tuple[int, dict[st
     size = {"n_developers": n_developers}
     if not draws:
         return [(s, size) for s in range(seeds)]
-    from sim.ensemble import draw_parameters, draw_seed
+    from sim.ensemble import draws as posterior_draws
 
-    return [(draw_seed(0, i), p | size) for i, p in enumerate(draw_parameters(draws, 0))]
+    return [(s, p | size) for s, p in posterior_draws(draws, 0)]
 
 
 def markdown(rows: list[Effect], pairs: str, month: str, metric: str) -> str:

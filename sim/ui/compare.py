@@ -181,9 +181,10 @@ class CompareJob:
         """Seed and drawn parameters of run i, shared by every scenario (common random numbers)."""
         if not self.draws:
             return list(range(self.seeds)), [None] * self.seeds
-        from sim.ensemble import draw_parameters, draw_seed
+        from sim.ensemble import draws
 
-        return [draw_seed(0, i) for i in range(self.seeds)], list(draw_parameters(self.seeds, 0))
+        seeds, params = zip(*draws(self.seeds, 0), strict=True)
+        return list(seeds), list(params)
 
 
 def has_posterior() -> bool:
