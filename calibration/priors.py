@@ -80,8 +80,7 @@ class Truncated(RVBase):
         return Truncated(self.dist, self.args, self.low, self.high)
 
     def rvs(self, *args: Any, **kwargs: Any) -> float:
-        u = np.random.uniform(self.c_low, self.c_high)
-        return float(np.clip(self.frozen.ppf(u), self.low, self.high))
+        return self.ppf(np.random.uniform())
 
     def pdf(self, x: float, *args: Any, **kwargs: Any) -> float:
         if not self.low <= x <= self.high:
