@@ -259,6 +259,9 @@ def test_resume_refuses_changed_settings_and_a_missing_history(tmp_path, capsys)
     assert main(["calibrate", *changed, "--resume", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "population" in err
+    assert main(["calibrate", *SMALL, "--start", "calibrated", "--resume", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "start" in err  # a warm start cannot continue a fit begun at the prior
 
 
 @pytest.mark.parametrize(
@@ -268,12 +271,14 @@ def test_resume_refuses_changed_settings_and_a_missing_history(tmp_path, capsys)
         ["calibrate", "--developers", "10"],
         ["calibrate", "--seed", "-1"],
         ["calibrate", "--workers", "0"],
+        ["calibrate", "--start", "middle"],
     ],
 )
 def test_bad_fit_flags_are_one_line_and_exit_2(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
+    assert argv[1] in err and argv[2] in err  # names the flag and the value
 
 
 # --- recovery -----------------------------------------------------------------------------------------
