@@ -174,6 +174,10 @@ def _init_worker() -> None:
     logging.getLogger("ABC").setLevel(logging.ERROR)  # as in run_abc
 
 
+# The prior's share in every proposal, the pilot's included: it bounds each importance weight by
+# 1 / DEFENSIVE (defensive importance sampling, Hesterberg 1995).
+DEFENSIVE = 0.1
+
 # The band's edges are asymptotic; with a few hundred draws the extreme noise eigenvalues stray
 # past them (Tracy-Widom fluctuations), so the band is widened by 20% on each side.
 EDGE_MARGIN = (0.8, 1.2)
@@ -219,7 +223,7 @@ class GaussianProposal(Transition):
     weights either. The weights are exact importance weights for this proposal (its density has
     full support), so the ABC posterior is the same target as with pyabc's kernel."""
 
-    def __init__(self, inflate: float = 2.0, defensive: float = 0.1) -> None:
+    def __init__(self, inflate: float = 2.0, defensive: float = DEFENSIVE) -> None:
         self.inflate, self.defensive = inflate, defensive
 
     def fit(self, X: pd.DataFrame, w: np.ndarray) -> None:
@@ -266,7 +270,11 @@ class PilotPrior(pyabc.Distribution):
     """
 
     def __init__(
-        self, scales: dict[str, RVBase], start: dict[str, float] | None = None, spread: float = 0.3, share: float = 0.1
+        self,
+        scales: dict[str, RVBase],
+        start: dict[str, float] | None = None,
+        spread: float = 0.3,
+        share: float = DEFENSIVE,
     ) -> None:
         super().__init__(**scales)
         self.start, self.spread, self.share = start, spread, share
