@@ -272,8 +272,8 @@ class PilotPrior(pyabc.Distribution):
     def __init__(
         self,
         scales: dict[str, RVBase],
-        start: dict[str, float] | None = None,
-        spread: float = 0.3,
+        start: dict[str, float] | None,
+        spread: float,
         share: float = DEFENSIVE,
     ) -> None:
         super().__init__(**scales)
