@@ -152,8 +152,14 @@ class WeightshiftModel(mesa.Model):
         p, w_origin = self.p, self.world.origin
         self.domestic_quality = 1.0 - (1.0 - p["domestic_quality_2023"]) * math.exp(-p["domestic_learning"] * t / 12)
         jitter = self.streams["labs"].random(len(self.labs))
-        best_open_k = max((lab.knowhow for lab in self.labs if lab.open_line and lab.available), default=-np.inf)
-        best_api_k = max((lab.knowhow for lab in self.labs if not lab.open_line and lab.available), default=-np.inf)
+        secret = self._reasoning(t)
+        holder = self.world.reasoning_family
+
+        def seen(lab: Lab) -> float:  # the know-how others can learn from a lab's releases
+            return lab.knowhow - (secret if lab.family == holder else 0.0)
+
+        best_open_k = max((seen(lab) for lab in self.labs if lab.open_line and lab.available), default=-np.inf)
+        best_api_k = max((seen(lab) for lab in self.labs if not lab.open_line and lab.available), default=-np.inf)
         for lab in self.labs:  # the industry-wide ceiling slows everyone by the state of the art's size
             lab.grow(fx, self.domestic_quality, self.state_of_art_compute)
         self.knowhow_frontier += knowhow_step(p)
@@ -161,7 +167,8 @@ class WeightshiftModel(mesa.Model):
         self.chip_exposure += fx.chip_tightness / 12
         for lab in self.labs:
             lab.build_premium(self.chip_exposure)
-            lab.learn(self.knowhow_frontier, best_open_k, best_api_k, self.state_of_art_compute)
+            frontier = self.knowhow_frontier - (0.0 if lab.family == holder else secret)
+            lab.learn(frontier, best_open_k, best_api_k, self.state_of_art_compute)
             lab.update_frontier()
         for lab in self.labs:
             if t >= lab.first_month and (t >= 1 or not lab.open_line):  # open lines decide on last month's market
@@ -217,6 +224,22 @@ class WeightshiftModel(mesa.Model):
         w = self.world
         same = (np.array(w.labs) == w.labs[family]) & ~w.open
         return float(self.usage_share[same].sum())
+
+    def _reasoning(self, t: int) -> float:
+        """The reasoning step (o1, sim/data/families.toml): at its month the know-how frontier and its
+        holder's know-how jump by `reasoning_gain`; return the part no other lab can learn yet.
+
+        Until `reasoning_replication_months` have passed, others learn from papers, weights and
+        distillation as if the step had not happened (the recipe was secret, the chains of thought
+        hidden); then the gap diffuses like any other. This is what let the frontier pull away from
+        open models in late 2024 and open reasoning models (DeepSeek-R1) close it in 2025.
+        """
+        p, w = self.p, self.world
+        if t == w.reasoning_month:
+            self.knowhow_frontier += p["reasoning_gain"]
+            self.labs[w.reasoning_family].knowhow += p["reasoning_gain"]
+        secret = w.reasoning_month <= t < w.reasoning_month + p["reasoning_replication_months"]
+        return p["reasoning_gain"] if secret else 0.0
 
     def _hear(self) -> None:
         """Awareness (region x family): general channels, word of mouth, and launch buzz.

@@ -57,6 +57,8 @@ class World:
     task_w_capability: np.ndarray  # (task,)
     task_w_price: np.ndarray
     task_w_open: np.ndarray
+    reasoning_month: int  # step at which the reasoning step moves the know-how frontier
+    reasoning_family: int  # the family whose lab holds it first
 
     @property
     def n_families(self) -> int:
@@ -84,8 +86,10 @@ def load_world() -> World:
     first = [month_index(f["first_release"], "families.toml", f["name"]) for f in fam]
     business = {b["name"]: b for b in _read("families.toml")["business"]}
     tasks = reg["task"]
+    reasoning = _read("families.toml")["reasoning"]
+    names = [f["name"] for f in fam]
     return World(
-        families=tuple(f["name"] for f in fam),
+        families=tuple(names),
         labs=tuple(f["lab"] for f in fam),
         origin=np.array([ORIGINS.index(f["origin"]) for f in fam]),
         open=_col(fam, "open", bool),
@@ -119,4 +123,6 @@ def load_world() -> World:
         task_w_capability=_col(tasks, "w_capability"),
         task_w_price=_col(tasks, "w_price"),
         task_w_open=_col(tasks, "w_open"),
+        reasoning_month=month_index(reasoning["month"], "families.toml", "reasoning.month"),
+        reasoning_family=names.index(reasoning["family"]),
     )

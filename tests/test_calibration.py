@@ -160,11 +160,6 @@ def test_bad_calibration_flags_are_one_line_and_exit_2(argv, capsys):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-@pytest.mark.xfail(
-    reason="interim point fit of Model v2 (issue 11 open): 16 of 17 targets inside their ranges; "
-    "cn_usage_late_2024 misses (calibration/report/report.md); the pyabc fit is to replace it",
-    strict=False,
-)
 def test_the_committed_default_set_hits_every_target_over_several_seeds():
     _skip_unless_all_recorded()
     runs = [evaluate_all(sim.run("baseline", seed=s, overrides={"months": LAST_MONTH_NEEDED})) for s in range(5)]

@@ -52,6 +52,9 @@ controls do not reach: the *backfire*. Algorithmic know-how is a world stock eve
 with and catches up on through papers, open weights and distillation (`diffusion_papers`,
 `diffusion_open`, `diffusion_distill`); Chinese labs start `cn_knowhow_lag_2023` months behind
 and can build an efficiency premium under controls (`cn_efficiency_premium`, `necessity_years`).
+One step breaks the trend: reasoning models (o1, 2024-09) lift the frontier by `reasoning_gain`,
+held by OpenAI alone until others replicate it (`reasoning_replication_months`; DeepSeek-R1,
+2025-01), which is why open models fall behind in late 2024 and catch up in 2025.
 Capability grows with the log of a lab's own compute (`compute_elasticity`) and its know-how.
 Before each release an open line **decides** whether to publish weights: the value of an
 ecosystem against the lead it would give away and the API revenue it would lose; no family has
