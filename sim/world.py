@@ -80,13 +80,14 @@ def _col(rows: list[dict], key: str, dtype=float) -> np.ndarray:
 @cache
 def load_world() -> World:
     """Read `sim/data/families.toml` and `sim/data/regions.toml` (cached: they never change)."""
-    fam = _read("families.toml")["family"]
+    fam_data = _read("families.toml")
+    fam = fam_data["family"]
     reg = _read("regions.toml")
     regions, segments = reg["region"], reg["segment"]
     first = [month_index(f["first_release"], "families.toml", f["name"]) for f in fam]
-    business = {b["name"]: b for b in _read("families.toml")["business"]}
+    business = {b["name"]: b for b in fam_data["business"]}
     tasks = reg["task"]
-    reasoning = _read("families.toml")["reasoning"]
+    reasoning = fam_data["reasoning"]
     names = [f["name"] for f in fam]
     return World(
         families=tuple(names),
