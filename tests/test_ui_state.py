@@ -159,6 +159,17 @@ def test_chart_options_are_json_and_grow_with_the_run():
     assert len(net["series"][0]["data"]) == len(s.nodes)
 
 
+def test_the_capability_chart_marks_the_reasoning_step_at_its_month():
+    x = months_axis(36)
+    chart = next(c for c in LIVE_CHARTS if c.key == "capability")
+    opt = line_option(chart, x, {c: [1.0] * 36 for c in chart.columns})
+    marks = opt["series"][0]["markLine"]["data"]
+    assert [m["xAxis"] for m in marks] == ["2024-09"] and "2024-09" in x
+    assert all("markLine" not in s for s in opt["series"][1:])
+    usage = next(c for c in LIVE_CHARTS if c.key == "usage")
+    assert "markLine" not in line_option(usage, x, {c: [0.1] * 36 for c in usage.columns})["series"][0]
+
+
 def test_bands_stack_to_the_right_values():
     lo, med, hi = np.array([0.1, -0.2]), np.array([0.2, 0.0]), np.array([0.4, 0.1])
     opt = band_option("t", "%", ["2023-01", "2023-02"], {"a": {"lo": lo, "median": med, "hi": hi}}, 100)

@@ -17,7 +17,7 @@ import numpy as np
 
 from sim.calendar import month_label
 from sim.recorder import COLUMNS
-from sim.world import ORIGINS, World
+from sim.world import ORIGINS, World, load_world
 
 HISTORY_END = "2025-12"  # last month of the calibration window (MODEL.md: Clock)
 RED, BLUE, GREY, GOLD, GREEN, PURPLE, PALE = (
@@ -54,6 +54,7 @@ class Chart:
     right: tuple[tuple[str, str, str], ...] = ()  # 0-1 series on a right-hand % axis
     note: str = ""
     dotted: tuple[str, ...] = ()  # columns drawn dotted (e.g. list prices beside prices paid)
+    marks: tuple[tuple[str, str], ...] = ()  # (month, label): dated events drawn as vertical lines
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -92,6 +93,7 @@ LIVE_CHARTS: tuple[Chart, ...] = (
             ("best_capability_closed", "Best closed", GREY),
         ),
         note="Arena-style rating of the best available release of each kind.",
+        marks=((month_label(load_world().reasoning_month), "reasoning step (o1)"),),
     ),
     Chart(
         "price",
@@ -197,6 +199,18 @@ def _history_area() -> dict[str, Any]:
     }
 
 
+def _event_lines(marks: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Vertical lines at dated events (the reasoning step on the capability chart), so a viewer sees
+    why a line jumps where it does."""
+    return {
+        "silent": True,
+        "symbol": "none",
+        "lineStyle": {"type": "dashed", "color": "#666", "width": 1},
+        "label": {"formatter": "{b}", "color": "#666", "fontSize": 12, "position": "insideEndTop"},
+        "data": [{"name": label, "xAxis": month} for month, label in marks],
+    }
+
+
 def line_option(
     chart: Chart,
     x: Sequence[str],
@@ -235,6 +249,8 @@ def line_option(
         }
         if i == 0:
             s["markArea"] = _history_area()
+            if chart.marks:
+                s["markLine"] = _event_lines(chart.marks)
         series.append(s)
         if reference is not None:
             series.append(
