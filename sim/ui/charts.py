@@ -92,8 +92,8 @@ LIVE_CHARTS: tuple[Chart, ...] = (
             ("best_capability_west_open", "Best Western open", BLUE),
             ("best_capability_closed", "Best closed", GREY),
         ),
-        note="Arena-style rating of the best available release of each kind.",
-        marks=((month_label(load_world().reasoning_month), "reasoning step (o1)"),),
+        note="Arena-style rating of the best available release of each kind. Dashed: the reasoning step (o1).",
+        marks=((month_label(load_world().reasoning_month), "o1"),),
     ),
     Chart(
         "price",
@@ -206,7 +206,7 @@ def _event_lines(marks: Sequence[tuple[str, str]]) -> dict[str, Any]:
         "silent": True,
         "symbol": "none",
         "lineStyle": {"type": "dashed", "color": "#666", "width": 1},
-        "label": {"formatter": "{b}", "color": "#666", "fontSize": 12, "position": "insideEndTop"},
+        "label": {"formatter": "{b}", "color": "#666", "fontSize": 12, "position": "insideStartTop"},
         "data": [{"name": label, "xAxis": month} for month, label in marks],
     }
 
