@@ -1,8 +1,9 @@
 """ABC-SMC through pyabc, made deterministic and resumable: the engine under `weightshift calibrate`.
 
 pyabc (Klinger et al. 2018) does the statistics: the importance weights (prior / proposal), the
-adaptive tolerance and the SQLite history. The proposal is this module's (`GaussianProposal`, on
-each prior's normal-score scale): pyabc's stock kernel mixture let the weights collapse to one
+adaptive tolerance and the SQLite history. The proposal is the project's (calibration/truncated.py:
+the prior restricted to a box around the population, on each prior's normal-score scale): pyabc's
+stock kernel mixture, and then a Gaussian fitted to the population, let the weights collapse to one
 particle in the fit's ~50 dimensions. This module also adds three things the project needs and
 pyabc's stock samplers do not give together:
 
@@ -43,12 +44,11 @@ import pyabc
 from pyabc.parameters import Parameter
 from pyabc.random_variables import RVBase
 from pyabc.sampler import Sampler
-from pyabc.transition import Transition
-from scipy.linalg import solve_triangular
 from threadpoolctl import threadpool_limits
 
 from calibration.priors import NormalScoreRV, Prior
 from calibration.summaries import ess
+from calibration.truncated import TruncatedPrior
 
 DB_NAME = "abc.db"
 JOURNAL_PREFIX = "runs-"
@@ -73,14 +73,14 @@ class Problem:
 class AbcSettings:
     """How hard to try. `budget` caps model runs; the fit stops at `min_epsilon` or the budget."""
 
-    population: int = 400  # accepted particles per generation
+    population: int = 200  # accepted particles per generation
     batch: int = 64  # particles proposed at a time (a multiple of the workers keeps them all busy)
-    budget: int = 12_000
+    budget: int = 30_000
     min_epsilon: float = 0.0
     alpha: float = 0.5  # next tolerance = this weighted quantile of the current distances
     seed: int = 20251231
     max_generations: int = 60
-    pilot_spread: float = 0.3  # the pilot's sd around `Problem.start`, in prior sds (normal scores)
+    pilot_spread: float = 0.2  # the pilot's sd around `Problem.start`, in prior sds (normal scores)
 
 
 # --- the model, journalled ------------------------------------------------------------------------
@@ -174,116 +174,32 @@ def _init_worker() -> None:
     logging.getLogger("ABC").setLevel(logging.ERROR)  # as in run_abc
 
 
-# The prior's share in every proposal, the pilot's included: it bounds each importance weight by
-# 1 / DEFENSIVE (defensive importance sampling, Hesterberg 1995).
-DEFENSIVE = 0.1
-
-# The band's edges are asymptotic; with a few hundred draws the extreme noise eigenvalues stray
-# past them (Tracy-Widom fluctuations), so the band is widened by 20% on each side.
-EDGE_MARGIN = (0.8, 1.2)
-
-
-def proposal_moments(
-    mean: np.ndarray, cov: np.ndarray, n_eff: float, inflate: float = 2.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """The proposal's mean and covariance on the normal-score scale, from the population's.
-
-    There the prior is N(0, I), so along a direction the targets leave uninformed the population
-    is N(0, 1) too; but moments estimated from n_eff draws in d dimensions spread such variances
-    over the Marchenko-Pastur range (1 -/+ sqrt(d / n_eff))^2 (0.4 to 1.9 for 51 dimensions and
-    400 draws) and shift such means by ~1/sqrt(n_eff), and a proposal that is off along tens of
-    directions makes the weights degenerate. Eigen-directions whose variance lies in that range are
-    taken as uninformed (Laloux et al. 1999, PRL 83: 1467, on noise in correlation matrices) and
-    proposed from the prior: mean 0, variance 1. The others carry the targets' information and keep
-    the population's mean, their variance widened by `inflate` (twice, as Beaumont et al. 2009 widen
-    their kernel) up to the prior's."""
-    vals, vecs = np.linalg.eigh(cov)
-    q = len(cov) / max(n_eff, 1.0)
-    noise = (vals > EDGE_MARGIN[0] * (1 - np.sqrt(q)) ** 2) & (vals < EDGE_MARGIN[1] * (1 + np.sqrt(q)) ** 2)
-    vals = np.where(noise, 1.0, np.minimum(inflate * vals, np.maximum(vals, 1.0)))
-    along = vecs.T @ mean
-    along[noise] = 0.0
-    return vecs @ along, (vecs * vals) @ vecs.T
-
-
-class GaussianProposal(Transition):
-    """The proposal of each generation: a multivariate normal fitted to the weighted population
-    (`proposal_moments`), mixed with the prior itself (share `defensive`), drawn from independently
-    of any parent particle.
-
-    Why not pyabc's default (a normal kernel around a parent, a mixture over the population): in
-    the fit's ~50 dimensions a mixture of 400 kernels is a spiky density, and importance weights
-    (prior / mixture) collapsed to one particle (ESS 1-3 of 400 in every generation of the Model v2
-    fit, and the same on a toy problem with 3 informed and 48 uninformed parameters). On the
-    normal-score scale every prior is N(0, 1) (`NormalScoreRV`), so along the directions the targets
-    leave uninformed the population stays N(0, 1), this proposal matches the prior there and their
-    weight ratios are ~1; only the informed directions move the weights. The prior's share in the
-    mixture bounds every weight by 1 / `defensive` (defensive importance sampling, Hesterberg 1995),
-    so a population that leaves the Gaussian shape (a bound, a skewed ridge) cannot collapse the
-    weights either. The weights are exact importance weights for this proposal (its density has
-    full support), so the ABC posterior is the same target as with pyabc's kernel."""
-
-    def __init__(self, inflate: float = 2.0, defensive: float = DEFENSIVE) -> None:
-        self.inflate, self.defensive = inflate, defensive
-
-    def fit(self, X: pd.DataFrame, w: np.ndarray) -> None:
-        x = X.to_numpy(dtype=float)
-        w = np.asarray(w, dtype=float) / np.sum(w)
-        mean = w @ x
-        d = x - mean
-        cov = (d * w[:, None]).T @ d / max(1.0 - float(w @ w), 1e-12)
-        self._mean, cov = proposal_moments(mean, cov, 1.0 / float(w @ w), self.inflate)
-        self._chol = np.linalg.cholesky(cov + 1e-9 * np.eye(len(cov)))
-        self._log_norm = -0.5 * len(cov) * np.log(2 * np.pi)
-        self._log_det = float(np.log(np.diag(self._chol)).sum())
-
-    def rvs_single(self) -> Parameter:
-        e = np.random.standard_normal(len(self._mean))
-        z = e if np.random.uniform() < self.defensive else self._mean + self._chol @ e
-        return Parameter(dict(zip(self.X.columns, z, strict=True)))
-
-    def pdf(self, x: Parameter | pd.Series | pd.DataFrame) -> float | np.ndarray:
-        if isinstance(x, Parameter | pd.Series):
-            return float(self._density(np.array([x[k] for k in self.X.columns], dtype=float)[None, :])[0])
-        return self._density(x[self.X.columns].to_numpy(dtype=float))
-
-    def _density(self, x: np.ndarray) -> np.ndarray:
-        z = solve_triangular(self._chol, (x - self._mean).T, lower=True)
-        fitted = self._log_norm - self._log_det - 0.5 * (z**2).sum(axis=0)
-        prior = self._log_norm - 0.5 * (x**2).sum(axis=1)
-        return np.exp(np.logaddexp(np.log(self.defensive) + prior, np.log1p(-self.defensive) + fitted))
-
-
 class PilotPrior(pyabc.Distribution):
     """The prior, except that generation 0 draws from a pilot: a normal around a starting point on
-    the normal-score scale (`spread` prior sds), mixed with the prior itself (share `share`).
+    the normal-score scale (`spread` prior sds).
 
     Why: the history is reproduced only in a small corner of the priors (a Chinese take-off by
-    2025; several values near their sourced bounds), and a fit that starts from prior draws spends
-    its budget on the broad mode where Chinese models never take off (the Model v2 fit from prior
-    draws: best distance 2.2 after 7,000 runs, against ~0.4 at the CMA-ES point). Starting next to
-    a known good point is an SMC warm start, not a change of target: generation 0 accepts every
-    draw and serves only to fit generation 1's proposal, and from generation 1 on pyabc weights each
-    particle by prior / proposal with this class's density, which is the prior's. So every later
-    population is an importance sample of the same ABC posterior whatever the pilot was; the
-    proposals' prior share keeps the whole support reachable.
+    2025; several values at the edges of their sourced ranges), and a fit that starts from prior
+    draws spends its budget on the broad region where Chinese models never take off (the Model v2
+    fit from prior draws: best distance 2.2 after 7,000 runs, against ~0.4 at the CMA-ES point).
+    Starting next to a known good point is an SMC warm start, not a change of target: generation 0
+    accepts every draw and serves only to place generation 1's proposal, and from generation 1 on
+    pyabc weights each particle by prior / proposal with this class's density, which is the prior's.
+    The proposal (calibration/truncated.py) is the prior restricted to a box around the population
+    whose faces move out by `truncated.GROW` spans wherever the population presses against them, so
+    a narrow start widens to what the targets allow (generations.csv's `pressed_faces` says whether
+    it still presses).
     """
 
-    def __init__(
-        self,
-        scales: dict[str, RVBase],
-        start: dict[str, float] | None,
-        spread: float,
-        share: float = DEFENSIVE,
-    ) -> None:
+    def __init__(self, scales: dict[str, RVBase], start: dict[str, float] | None, spread: float) -> None:
         super().__init__(**scales)
-        self.start, self.spread, self.share = start, spread, share
+        self.start, self.spread = start, spread
 
     def copy(self) -> PilotPrior:
-        return PilotPrior({k: v.copy() for k, v in self.items()}, self.start, self.spread, self.share)
+        return PilotPrior({k: v.copy() for k, v in self.items()}, self.start, self.spread)
 
     def rvs(self, *args: Any, **kwargs: Any) -> Parameter:
-        if self.start is None or np.random.uniform() < self.share:
+        if self.start is None:
             return super().rvs()
         return Parameter({k: self.start[k] + self.spread * np.random.standard_normal() for k in self})
 
@@ -388,14 +304,18 @@ def _posterior(history: pyabc.History, scales: dict[str, NormalScoreRV]) -> pd.D
 
 
 def _generations(history: pyabc.History) -> pd.DataFrame:
+    """Per generation: tolerance, runs, ESS, and the faces of the next box the population still
+    pressed against (`truncated.TruncatedPrior.pressed`; 0: the box no longer cuts the posterior)."""
     pops = history.get_all_populations()
     pops = pops[pops["t"] >= 0]
     rows = []
     for r in pops.itertuples():
-        _, w = history.get_distribution(m=0, t=int(r.t))
+        x, w = history.get_distribution(m=0, t=int(r.t))
+        box = TruncatedPrior()
+        box.fit(x, w)
         rows.append(
             {"t": int(r.t), "epsilon": float(r.epsilon), "model_runs": int(r.samples), "accepted": int(r.particles)}
-            | {"ess": ess(w)}
+            | {"ess": ess(w), "pressed_faces": box.pressed}
         )
     return pd.DataFrame(rows)
 
@@ -436,7 +356,7 @@ def run_abc(
         distance_function=problem.distance,
         population_size=settings.population,
         sampler=sampler,
-        transitions=GaussianProposal(),
+        transitions=TruncatedPrior(),
         eps=ResumableEpsilon(settings.alpha),
     )
     db = f"sqlite:///{workdir / DB_NAME}"

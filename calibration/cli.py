@@ -12,17 +12,17 @@ from sim.argtypes import number, whole
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add `calibrate` and `report` to the `weightshift` command."""
     cal = sub.add_parser("calibrate", help="fit the calibrated parameters to calibration/targets.toml")
-    cal.add_argument("--budget", type=whole(1), default=12_000, help="model runs at most (default 12000)")
+    cal.add_argument("--budget", type=whole(1), default=30_000, help="model runs at most (default 30000)")
     cal.add_argument("--workers", type=whole(1, 256), default=2, help="processes (default 2)")
     cal.add_argument("--resume", action="store_true", help="continue an interrupted calibration (same settings)")
     cal.add_argument(
         "--developers",
         type=whole(200, 2_000_000),
-        default=20_000,
-        help="agents per calibration run (default 20000)",
+        default=5_000,
+        help="agents per calibration run (default 5000)",
     )
     cal.add_argument(
-        "--particles", type=whole(20, 100_000), default=400, help="accepted particles per generation (default 400)"
+        "--particles", type=whole(20, 100_000), default=200, help="accepted particles per generation (default 200)"
     )
     cal.add_argument("--seed", type=whole(0), default=20251231, help="root seed of the fit (default 20251231)")
     cal.add_argument(
@@ -34,8 +34,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     cal.add_argument(
         "--start",
         choices=["calibrated", "prior"],
-        default="prior",
-        help="draw the first generation from the priors (default) or near the calibrated set (a warm start); "
+        default="calibrated",
+        help="draw the first generation near the calibrated set (a warm start, default) or from the priors; "
         "later generations are weighted against the priors either way",
     )
     cal.add_argument("--out", type=Path, help="folder for the results (default: the calibration package)")

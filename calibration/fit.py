@@ -42,11 +42,11 @@ class Settings:
     """What to fit and how hard. Defaults fit within the 60-minute goal on two cores."""
 
     abc: AbcSettings = field(default_factory=AbcSettings)
-    developers: int = 20_000  # agents per calibration run (shares do not depend on it: each agent is a cohort)
+    developers: int = 5_000  # agents per calibration run (shares do not depend on it: each agent is a cohort)
     margin: float = 0.0  # > 0: aim at the inner part of each range (see Target.miss)
     check_seeds: int = 6  # fresh seeds the point estimate is checked over
     free: tuple[str, ...] = ()  # fit only these (others stay at their defaults); () = every prior
-    start: str = "prior"  # generation 0 draws from the "prior", or near the "calibrated" set (abc.PilotPrior)
+    start: str = "calibrated"  # generation 0 draws near the "calibrated" set (abc.PilotPrior), or from the "prior"
     targets: tuple[Target, ...] = field(default=(), compare=False)  # () = the shipped targets
 
     def resumable(self) -> dict:
@@ -104,12 +104,23 @@ def problem(settings: Settings) -> Problem:
     )
 
 
+def checks_passed(point: dict, settings: Settings) -> float:
+    """The share of (target x fresh seed) checks that `point` keeps inside their ranges, at the fit's
+    population size over `settings.check_seeds` seeds."""
+    targets = settings.targets or load_targets()
+    check = HistorySimulator({"n_developers": settings.developers}, settings.targets)
+    runs = [check(point, 10_000 + s) for s in range(settings.check_seeds)]
+    return float(np.mean([t.inside(r[t.id]) for r in runs for t in targets]))
+
+
 def choose_point(
     posterior: pd.DataFrame, settings: Settings, names: list[str], candidates: int = 8
 ) -> tuple[dict, float]:
     """The point estimate: of the weightier particles closest to the reported values, the one that
     keeps every target inside its range over the most fresh seeds at the fit's population size
-    (ties: the closest). Returns it and the share of (target x seed) checks it passed."""
+    (ties: the closest). Returns it and the share of (target x seed) checks it passed.
+
+    A warm-started fit keeps its start instead (see `fit`)."""
     targets = settings.targets or load_targets()
 
     def closeness(row: pd.Series) -> float:
@@ -117,13 +128,10 @@ def choose_point(
 
     pool = posterior[posterior["weight"] >= posterior["weight"].median()]
     shortlist = pool.assign(close=pool.apply(closeness, axis=1)).nsmallest(candidates, "close")
-    check = HistorySimulator({"n_developers": settings.developers}, settings.targets)
     best, best_score = None, (-1.0, 0.0)
     for _, row in shortlist.iterrows():
         point = {k: (round(row[k]) if REGISTRY[k].kind is int else float(row[k])) for k in names}
-        runs = [check(point, 10_000 + s) for s in range(settings.check_seeds)]
-        passed = float(np.mean([t.inside(r[t.id]) for r in runs for t in targets]))
-        score = (passed, -row["close"])
+        score = (checks_passed(point, settings), -row["close"])
         if score > best_score:
             best, best_score = point, score
     return best, best_score[0]
@@ -162,7 +170,11 @@ def fit(
     prob = problem(settings)
     result = run_abc(prob, settings.abc, work, workers, resume, progress)
     names = list(prob.priors)
-    point, passed = choose_point(result.posterior, settings, names)
+    if prob.start is None:
+        point, passed = choose_point(result.posterior, settings, names)
+    else:  # a warm start keeps the default set it started from and adds the posterior around it
+        point = {k: (round(v) if REGISTRY[k].kind is int else v) for k, v in prob.start.items()}
+        passed = checks_passed(point, settings)
     gens = result.generations
     summary = {
         "method": METHOD,
@@ -171,6 +183,7 @@ def fit(
         "generations": len(gens),
         "final_tolerance": float(gens["epsilon"].iloc[-1]),
         "final_ess": round(float(gens["ess"].iloc[-1]), 1),
+        "final_pressed_faces": int(gens["pressed_faces"].iloc[-1]),
         "population": settings.abc.population,
         "model_runs": result.model_runs,
         "fresh_runs_this_call": result.fresh_runs,

@@ -106,10 +106,11 @@ class NormalScoreRV(RVBase):
     the prior every parameter is a standard normal, whatever its distribution and bounds.
 
     Why: in tens of dimensions, importance weights (prior / proposal) degenerate unless the proposal
-    matches the prior along the many directions the targets leave uninformed (with a kernel mixture
-    and 51 parameters one particle took all the weight). With every prior N(0, 1) on this scale, a
-    Gaussian proposal fitted to the population matches it there (`GaussianProposal` in
-    calibration/abc.py). The scale is unbounded, so proposals never leave the support."""
+    matches the prior (with a kernel mixture and 51 parameters one particle took all the weight).
+    With every prior N(0, 1) on this scale, the joint prior is N(0, I), which stays a product of
+    independent standard normals in any rotated frame; so the prior restricted to a box in the
+    population's principal axes is easy to draw from and has a constant weight
+    (calibration/truncated.py). The scale is unbounded, so proposals never leave the support."""
 
     EDGE = 1e-15  # F(x) is kept this far from 0 and 1, so z stays finite (|z| < 8)
 

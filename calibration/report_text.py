@@ -36,13 +36,16 @@ def _generations(gens: pd.DataFrame) -> list[str]:
         "## Generations",
         "",
         "Tolerance, model runs, accepted particles and effective sample size (Kish) of the importance "
-        "weights per ABC-SMC generation. Source: generations.csv (written by `weightshift calibrate`).",
+        "weights per ABC-SMC generation, and how many faces of the next proposal's box the population "
+        "still pressed against (0: the box no longer cuts the posterior; calibration/truncated.py). "
+        "Source: generations.csv (written by `weightshift calibrate`).",
         "",
-        "| t | tolerance | model runs | accepted | ESS |",
-        "|---|---|---|---|---|",
+        "| t | tolerance | model runs | accepted | ESS | pressed faces |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {int(r.t)} | {r.epsilon:.4g} | {int(r.model_runs)} | {int(r.accepted)} | {r.ess:.0f} |"
+        f"| {int(r.t)} | {r.epsilon:.4g} | {int(r.model_runs)} | {int(r.accepted)} | {r.ess:.0f} | "
+        f"{int(r.pressed_faces)} |"
         for r in gens.itertuples()
     ]
     return [*lines, ""]
