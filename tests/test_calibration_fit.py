@@ -170,6 +170,22 @@ def test_every_proposed_particle_has_the_same_importance_weight_the_boxs_prior_m
     assert inside.mean() == pytest.approx(np.exp(proposal.log_box_mass()), rel=0.05)
 
 
+def test_in_many_informed_directions_the_region_is_cut_to_the_populations_ellipsoid():
+    """A box holds far more than the cloud inside it once many directions are informed (in 12, ~2.4x); the
+    proposal keeps only the part within the population's widened 99% ellipsoid, and still holds it."""
+    rng = np.random.default_rng(5)
+    pop = pd.DataFrame(0.5 + 0.1 * rng.standard_normal((400, 12)), columns=[f"p{i}" for i in range(12)])
+    proposal = _box_fitted_to(pop)
+    box_only = proposal.log_box_mass() - proposal._log_share
+    assert proposal.log_box_mass() < box_only - np.log(2)  # the ellipsoid keeps under half the box (~42%)
+    np.random.seed(6)
+    draws = pd.DataFrame([proposal.rvs_single() for _ in range(2000)])
+    assert (proposal.pdf(draws) > 0).all()  # every draw inside the box and the ellipsoid
+    r2 = (((draws - 0.5) / 0.1) ** 2).sum(axis=1)
+    assert np.quantile(r2, 0.95) < 1.3**2 * 26.2  # within ~the population's 99% radius (chi2_12: 26.2)
+    assert proposal.pdf(pop).astype(bool).mean() > 0.95  # and the population itself is inside (~97%)
+
+
 def test_the_boxs_mass_is_right_deep_in_either_tail():
     a, b = np.array([-9.0, 2.0, 5.0, -1.0]), np.array([-5.0, 9.0, 7.5, 1.0])
     exact = np.log(norm.cdf(b) - norm.cdf(a))
