@@ -34,7 +34,10 @@ from sim.params import REGISTRY, defaults
 
 HERE = Path(__file__).resolve().parent
 SETTINGS_FILE = "settings.json"
-METHOD = "ABC-SMC (pyabc), uniform priors on registry bounds + calibration/priors.toml; range distance"
+METHOD = (
+    "ABC-SMC (pyabc), uniform priors on registry bounds + calibration/priors.toml; range distance; "
+    "proposals: the prior restricted to a box and ellipsoid around the population"
+)
 
 
 @dataclass(frozen=True)

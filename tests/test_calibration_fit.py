@@ -17,7 +17,7 @@ from calibration.priors import Prior, all_priors, load_priors, parse_priors
 from calibration.truncated import TruncatedPrior, log_mass
 from sim.cli import main
 from sim.errors import InputError
-from sim.params import REGISTRY
+from sim.params import REGISTRY, defaults
 
 # --- a toy model with a known posterior ------------------------------------------------------------
 # theta ~ N(0, 1); one observation x ~ N(theta, 0.5^2) of value 1. Conjugate: the posterior is
@@ -293,6 +293,10 @@ def test_calibrate_writes_a_weighted_posterior_with_every_prior(tmp_path, capsys
     assert doc["summary"]["model_runs"] <= 48 and set(doc["params"]) == set(all_priors())
     for name, value in doc["params"].items():
         REGISTRY[name].check(value, "test")
+    used = defaults()
+    assert all(
+        value == pytest.approx(used[name]) for name, value in doc["params"].items()
+    )  # a warm start keeps its start
     assert "final_ess" in capsys.readouterr().out
 
 
