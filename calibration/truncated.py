@@ -26,7 +26,7 @@ the prior restricted to the box times the ABC likelihood; the cut is what a box 
 misses. The box alone is far larger than the cloud it holds once many directions are informed (in
 15, a cube holds 86,000 times the volume of its inscribed ball): in the Model v2 fit (53 parameters)
 the population's 99% ellipsoid, widened by `WIDEN`, held under 1/20,000 of its box, and box draws
-were accepted 1.1% of the time at tolerance 1.07 where box-and-ellipsoid draws were accepted 5.9% of
+were accepted 1.1% of the time at tolerance 1.07 where box-and-ellipsoid draws were accepted 6.25% of
 the time. So proposals are box draws kept when inside that ellipsoid (centred on the population,
 scaled by its sd along each axis, radius its `ROUND` quantile widened by `WIDEN`): still the prior
 restricted to a region, so still one weight for all. The ellipsoid grows as the population does, but
