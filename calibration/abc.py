@@ -48,7 +48,7 @@ from threadpoolctl import threadpool_limits
 
 from calibration.priors import NormalScoreRV, Prior
 from calibration.summaries import ess
-from calibration.truncated import TruncatedPrior
+from calibration.truncated import TruncatedPrior, principal_box
 
 DB_NAME = "abc.db"
 JOURNAL_PREFIX = "runs-"
@@ -305,17 +305,16 @@ def _posterior(history: pyabc.History, scales: dict[str, NormalScoreRV]) -> pd.D
 
 def _generations(history: pyabc.History) -> pd.DataFrame:
     """Per generation: tolerance, runs, ESS, and the faces of the next box the population still
-    pressed against (`truncated.TruncatedPrior.pressed`; 0: the box no longer cuts the posterior)."""
+    pressed against (`truncated.principal_box`; 0: the box no longer cuts the posterior)."""
     pops = history.get_all_populations()
     pops = pops[pops["t"] >= 0]
     rows = []
     for r in pops.itertuples():
         x, w = history.get_distribution(m=0, t=int(r.t))
-        box = TruncatedPrior()
-        box.fit(x, w)
+        pressed = principal_box(x.to_numpy(dtype=float), np.asarray(w, dtype=float) / np.sum(w))[-1]
         rows.append(
             {"t": int(r.t), "epsilon": float(r.epsilon), "model_runs": int(r.samples), "accepted": int(r.particles)}
-            | {"ess": ess(w), "pressed_faces": box.pressed}
+            | {"ess": ess(w), "pressed_faces": pressed}
         )
     return pd.DataFrame(rows)
 

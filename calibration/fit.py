@@ -78,7 +78,7 @@ class HistorySimulator:
     def __call__(self, point: dict[str, float], seed: int) -> dict[str, float]:
         from sim import api
 
-        values = {k: (round(v) if REGISTRY[k].kind is int else v) for k, v in point.items()}
+        values = {k: REGISTRY[k].typed(v) for k, v in point.items()}
         overrides = self.base | values | {"months": LAST_MONTH_NEEDED}
         return evaluate_all(api.run("baseline", seed=seed, overrides=overrides), self.targets or None)
 
@@ -133,7 +133,7 @@ def choose_point(
     shortlist = pool.assign(close=pool.apply(closeness, axis=1)).nsmallest(candidates, "close")
     best, best_score = None, (-1.0, 0.0)
     for _, row in shortlist.iterrows():
-        point = {k: (round(row[k]) if REGISTRY[k].kind is int else float(row[k])) for k in names}
+        point = {k: REGISTRY[k].typed(row[k]) for k in names}
         score = (checks_passed(point, settings), -row["close"])
         if score > best_score:
             best, best_score = point, score
@@ -176,7 +176,7 @@ def fit(
     if prob.start is None:
         point, passed = choose_point(result.posterior, settings, names)
     else:  # a warm start keeps the default set it started from and adds the posterior around it
-        point = {k: (round(v) if REGISTRY[k].kind is int else v) for k, v in prob.start.items()}
+        point = {k: REGISTRY[k].typed(v) for k, v in prob.start.items()}
         passed = checks_passed(point, settings)
     gens = result.generations
     summary = {

@@ -44,6 +44,8 @@ from pyabc.parameters import Parameter
 from pyabc.transition import Transition
 from scipy.special import log_ndtr, ndtr, ndtri
 
+from calibration.summaries import weighted_quantile
+
 QUANTILES = (0.01, 0.99)
 WIDEN = 0.15  # of the quantile span, on each side
 EDGE_BAND = 0.1  # the outer tenth of the span on each side ...
@@ -55,12 +57,6 @@ MASS_DRAWS = 20_000  # box draws that estimate the share of the box inside the e
 BLOCK = 1_000  # box draws made at a time when proposing
 
 
-def weighted_quantile(y: np.ndarray, w: np.ndarray, q: float) -> float:
-    order = np.argsort(y)
-    cw = np.cumsum(w[order])
-    return float(y[order][min(np.searchsorted(cw, q * cw[-1]), len(y) - 1)])
-
-
 def log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """log(Phi(b) - Phi(a)) per axis, accurate in both tails (a < b)."""
     upper = a > 0  # mirror the upper tail onto the lower one, where log_ndtr is accurate
@@ -68,35 +64,45 @@ def log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return log_ndtr(hi) + np.log1p(-np.exp(log_ndtr(lo) - log_ndtr(hi)))
 
 
+def principal_box(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The box around the population `x` (weights `w`, summing to 1) in its principal axes
+    (module docstring): the axes (columns), their variances, the box's low and high faces along
+    them, and how many faces the population pressed (those moved out by `GROW` spans)."""
+    d = x - w @ x
+    vals, axes = np.linalg.eigh((d * w[:, None]).T @ d)
+    y = x @ axes
+    lo, hi = np.array([weighted_quantile(y[:, k], w, QUANTILES) for k in range(y.shape[1])]).T
+    span = np.maximum(hi - lo, 1e-6)
+    below, above = w @ (y < lo + EDGE_BAND * span) > PRESSED, w @ (y > hi - EDGE_BAND * span) > PRESSED
+    low = np.clip(lo - np.where(below, GROW, WIDEN) * span, -LIMIT, LIMIT - 1e-3)
+    high = np.clip(hi + np.where(above, GROW, WIDEN) * span, low + 1e-3, LIMIT)
+    return axes, vals, low, high, int(below.sum() + above.sum())
+
+
 class TruncatedPrior(Transition):
     """The prior N(0, I) on the normal-score scale, restricted to a box in the population's
-    principal axes (module docstring). Every particle it proposes has the same importance weight."""
+    principal axes cut to its ellipsoid (module docstring). Every particle it proposes has the same
+    importance weight."""
 
     def fit(self, X: pd.DataFrame, w: np.ndarray) -> None:
         x = X.to_numpy(dtype=float)
         w = np.asarray(w, dtype=float) / np.sum(w)
-        mean = w @ x
-        d = x - mean
-        vals, self._axes = np.linalg.eigh((d * w[:, None]).T @ d)
-        y = x @ self._axes
-        lo = np.array([weighted_quantile(y[:, k], w, QUANTILES[0]) for k in range(y.shape[1])])
-        hi = np.array([weighted_quantile(y[:, k], w, QUANTILES[1]) for k in range(y.shape[1])])
-        span = np.maximum(hi - lo, 1e-6)
-        below = w @ (y < lo + EDGE_BAND * span)
-        above = w @ (y > hi - EDGE_BAND * span)
-        self.low = np.clip(lo - np.where(below > PRESSED, GROW, WIDEN) * span, -LIMIT, LIMIT - 1e-3)
-        self.high = np.clip(hi + np.where(above > PRESSED, GROW, WIDEN) * span, self.low + 1e-3, LIMIT)
-        self.pressed = int((below > PRESSED).sum() + (above > PRESSED).sum())
+        self._axes, vals, self.low, self.high, self.pressed = principal_box(x, w)
         self._log_box = float(log_mass(self.low, self.high).sum())
-        self._cdf = (ndtr(self.low), ndtr(self.high))
-        self._fit_round(y, w, vals)
+        # each axis is drawn by inverse CDF between these, mirrored in the upper tail (ndtr's accuracy)
+        self._upper = self.low > 0
+        self._u = (
+            np.where(self._upper, ndtr(-self.high), ndtr(self.low)),
+            np.where(self._upper, ndtr(-self.low), ndtr(self.high)),
+        )
+        self._fit_round(x @ self._axes, w, vals)
 
     def _fit_round(self, y: np.ndarray, w: np.ndarray, vals: np.ndarray) -> None:
         """The ellipsoid: centred on the population, scaled by its sd along each axis, radius its
         `ROUND` quantile widened by `WIDEN`; and the share of the box's prior mass inside it."""
         self._centre, self._sd = w @ y, np.sqrt(np.maximum(vals, 1e-12))
         r2 = (((y - self._centre) / self._sd) ** 2).sum(axis=1)
-        self._radius2 = (1 + WIDEN) ** 2 * weighted_quantile(r2, w, ROUND)
+        self._radius2 = (1 + WIDEN) ** 2 * weighted_quantile(r2, w, [ROUND])[0]
         rng = np.random.default_rng(0)  # a fixed stream: the share is part of the density, not a draw
         inside = self._in_round(self._draw(rng.uniform(size=(MASS_DRAWS, len(vals)))))
         self._log_share = float(np.log(max(inside.mean(), 1.0 / MASS_DRAWS)))
@@ -117,11 +123,9 @@ class TruncatedPrior(Transition):
 
     def _draw(self, u: np.ndarray) -> np.ndarray:
         """Inverse-CDF draws of each axis's truncated normal (mirrored in the upper tail)."""
-        upper = self.low > 0
-        lo = np.where(upper, ndtr(-self.high), self._cdf[0])
-        hi = np.where(upper, ndtr(-self.low), self._cdf[1])
+        lo, hi = self._u
         y = ndtri(lo + u * (hi - lo))
-        return np.clip(np.where(upper, -y, y), self.low, self.high)
+        return np.clip(np.where(self._upper, -y, y), self.low, self.high)
 
     def pdf(self, x: Parameter | pd.Series | pd.DataFrame) -> float | np.ndarray:
         if isinstance(x, Parameter | pd.Series):

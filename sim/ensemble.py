@@ -54,12 +54,7 @@ def draw_parameters(k: int, seed: int) -> list[dict[str, Any]]:
     names = [c for c in post.columns if c in REGISTRY]
     weights = post["weight"].to_numpy() / post["weight"].sum()
     rows = np.random.default_rng([seed, 7]).choice(len(post), size=k, p=weights)
-    return [{n: _typed(n, post.iloc[r][n]) for n in names} for r in rows]
-
-
-def _typed(name: str, value: float) -> Any:
-    kind = REGISTRY[name].kind
-    return kind(round(value)) if kind is int else kind(value)
+    return [{n: REGISTRY[n].typed(post.iloc[r][n]) for n in names} for r in rows]
 
 
 def draw_seed(seed: int, i: int) -> int:

@@ -39,6 +39,12 @@ class Param:
         """The Python type values of this parameter take (bool, int or float)."""
         return type(self.default)
 
+    def typed(self, value: float) -> float | int | bool:
+        """A sampled value (a posterior draw, a fit's particle) in this parameter's type: whole
+        numbers are rounded, not truncated."""
+        kind = self.kind
+        return kind(round(value)) if kind is int else kind(value)
+
     def check(self, value: Any, where: str) -> float | int | bool:
         """Return `value` converted to this parameter's type, or raise InputError."""
         kind = self.kind
