@@ -163,6 +163,33 @@ def test_local_pool_survives_killed_workers_and_isolates_the_killer(sweep_file, 
     pd.testing.assert_frame_equal(deterministic(res.results[ok]), deterministic(reference[ok]))
 
 
+def _exit_hard(x: int) -> int:
+    os._exit(3)
+
+
+def test_a_run_submitted_after_a_worker_died_is_collected_like_those_in_flight():
+    """A worker can die between two polls; the pool then refuses the next submit. That refusal must
+    come back from `poll` as a crashed run (the pool restarted), not escape from `submit`: the race
+    behind an intermittent failure of the killed-workers test above."""
+    from sim.batch.executors import LocalExecutor
+
+    ex = LocalExecutor(_exit_hard, workers=1)
+    try:
+        ex.submit(0, 1)
+        deadline = time.monotonic() + 60
+        while not ex._pool._broken and time.monotonic() < deadline:  # wait for the state, not a duration
+            time.sleep(0.01)
+        assert ex._pool._broken  # the worker died and the pool's own thread marked it
+        ex.submit(1, 2)  # refused by the broken pool: no exception here
+        outcomes = []
+        while len(outcomes) < 2:
+            outcomes += ex.poll(5.0)
+        assert sorted(o.key for o in outcomes) == [0, 1]
+        assert all(o.crashed for o in outcomes) and ex.restarts == 1
+    finally:
+        ex.close()
+
+
 def test_dask_local_cluster_gives_identical_results_and_survives_a_killed_worker(
     sweep_file, reference, tmp_path, monkeypatch
 ):

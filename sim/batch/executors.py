@@ -176,9 +176,20 @@ class LocalExecutor(Executor):
                 )
                 future = self._pool.submit(self.fn, payload)  # the pool forks its workers here
         else:
-            future = self._pool.submit(self.fn, payload)
+            future = self._submit_to_running_pool(payload)
         self._futures[future] = key
         self._note_processes()  # the pool may start a worker on any submit: know it before it can die
+
+    def _submit_to_running_pool(self, payload: Any) -> Future:
+        """Submit to the pool; if a worker died since the last poll, the pool refuses new tasks,
+        and the refusal becomes a failed future, so `poll` treats this run like the others in
+        flight when the pool broke (collected, pool restarted, the killer isolated)."""
+        try:
+            return self._pool.submit(self.fn, payload)
+        except BrokenProcessPool as exc:
+            refused: Future = Future()
+            refused.set_exception(exc)
+            return refused
 
     def _note_processes(self) -> None:
         """Remember the pool's worker processes (pid -> Process), to say later how one died."""
