@@ -67,6 +67,7 @@ class Problem:
     distance: Callable[[dict[str, float], dict[str, float]], float]
     observed: dict[str, float]
     start: dict[str, float] | None = None  # the pilot's centre (see PilotPrior); None: the prior
+    spread: dict[str, float] | None = None  # the pilot's sd per parameter (calibration/pilot.py); None: all alike
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class AbcSettings:
     alpha: float = 0.5  # next tolerance = this weighted quantile of the current distances
     seed: int = 20251231
     max_generations: int = 60
-    pilot_spread: float = 0.2  # the pilot's sd around `Problem.start`, in prior sds (normal scores)
+    pilot_spread: float = 0.2  # the pilot's sd around `Problem.start` where `Problem.spread` is None (prior sds)
 
 
 # --- the model, journalled ------------------------------------------------------------------------
@@ -168,7 +169,7 @@ def _simulate_seeded(task: tuple[bytes, np.ndarray]) -> Any:
     return _LAST["fn"]()
 
 
-def _init_worker() -> None:
+def init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     threadpool_limits(1)  # one BLAS thread per process: threads only fight over two cores
     logging.getLogger("ABC").setLevel(logging.ERROR)  # as in run_abc
@@ -176,7 +177,7 @@ def _init_worker() -> None:
 
 class PilotPrior(pyabc.Distribution):
     """The prior, except that generation 0 draws from a pilot: a normal around a starting point on
-    the normal-score scale (`spread` prior sds).
+    the normal-score scale, `spread[name]` prior sds along each parameter.
 
     Why: the history is reproduced only in a small corner of the priors (a Chinese take-off by
     2025; several values at the edges of their sourced ranges), and a fit that starts from prior
@@ -188,10 +189,12 @@ class PilotPrior(pyabc.Distribution):
     The proposal (calibration/truncated.py) is the prior restricted to a box around the population
     whose faces move out by `truncated.GROW` spans wherever the population presses against them, so
     a narrow start widens to what the targets allow (generations.csv's `pressed_faces` says whether
-    it still presses).
+    it still presses). The region widens only ~15% a generation where the population fills it, so
+    `weightshift calibrate` sets the pilot's sd per parameter from a screen (calibration/pilot.py):
+    the prior's width where the targets barely see a parameter.
     """
 
-    def __init__(self, scales: dict[str, RVBase], start: dict[str, float] | None, spread: float) -> None:
+    def __init__(self, scales: dict[str, RVBase], start: dict[str, float] | None, spread: dict[str, float]) -> None:
         super().__init__(**scales)
         self.start, self.spread = start, spread
 
@@ -201,7 +204,7 @@ class PilotPrior(pyabc.Distribution):
     def rvs(self, *args: Any, **kwargs: Any) -> Parameter:
         if self.start is None:
             return super().rvs()
-        return Parameter({k: self.start[k] + self.spread * np.random.standard_normal() for k in self})
+        return Parameter({k: self.start[k] + self.spread[k] * np.random.standard_normal() for k in self})
 
 
 class SeededSampler(Sampler):
@@ -214,7 +217,7 @@ class SeededSampler(Sampler):
         # forkserver: workers fork from a clean single-threaded server, not from this process (which
         # holds BLAS and database threads by now, and forking those can deadlock)
         ctx = multiprocessing.get_context("forkserver")
-        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) if workers > 1 else None
+        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker) if workers > 1 else None
         self.workers = workers
 
     def _map(self, tasks: list) -> Iterable[Any]:
@@ -348,7 +351,8 @@ def run_abc(
     sampler = SeededSampler(settings, workers, progress)
     scales = {name: p.normal_score_rv() for name, p in problem.priors.items()}
     start = None if problem.start is None else {k: scales[k].to_z(problem.start[k]) for k in scales}
-    prior = PilotPrior(scales, start, settings.pilot_spread)
+    spread = problem.spread or dict.fromkeys(scales, settings.pilot_spread)
+    prior = PilotPrior(scales, start, spread)
     abc = pyabc.ABCSMC(
         models=CachedModel(problem.simulate, settings.seed, folder, scales),
         parameter_priors=prior,

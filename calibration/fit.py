@@ -20,13 +20,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from calibration.abc import DB_NAME, AbcSettings, Problem, run_abc
+from calibration.pilot import pilot_spreads, screen_runs
 from calibration.priors import Prior, all_priors
 from calibration.targets import LAST_MONTH_NEEDED, Target, distance, evaluate_all, load_targets, require_columns
 from sim.errors import InputError
@@ -34,6 +35,8 @@ from sim.params import REGISTRY, defaults
 
 HERE = Path(__file__).resolve().parent
 SETTINGS_FILE = "settings.json"
+SCREEN_SHARE = 4  # a warm start screens its pilot's widths (calibration/pilot.py) when the budget
+# holds this many screens; a smaller budget (a smoke test) draws the pilot 0.2 sds wide throughout
 METHOD = (
     "ABC-SMC (pyabc), uniform priors on registry bounds + calibration/priors.toml; range distance; "
     "proposals: the prior restricted to a box and ellipsoid around the population"
@@ -170,8 +173,13 @@ def fit(
     start = time.perf_counter()
     work = out / "work"
     _check_resume(work, settings, resume)
-    prob = problem(settings)
-    result = run_abc(prob, settings.abc, work, workers, resume, progress)
+    prob, abc = problem(settings), settings.abc
+    screened = 0
+    if prob.start is not None and abc.budget >= SCREEN_SHARE * screen_runs(prob):
+        prob = replace(prob, spread=pilot_spreads(prob, abc.seed, workers, work, resume, progress))
+        screened = screen_runs(prob)
+        abc = replace(abc, budget=abc.budget - screened)
+    result = run_abc(prob, abc, work, workers, resume, progress)
     names = list(prob.priors)
     if prob.start is None:
         point, passed = choose_point(result.posterior, settings, names)
@@ -188,7 +196,8 @@ def fit(
         "final_ess": round(float(gens["ess"].iloc[-1]), 1),
         "final_pressed_faces": int(gens["pressed_faces"].iloc[-1]),
         "population": settings.abc.population,
-        "model_runs": result.model_runs,
+        "model_runs": result.model_runs + screened,
+        "pilot_screen_runs": screened,
         "fresh_runs_this_call": result.fresh_runs,
         "budget": settings.abc.budget,
         "wall_seconds_this_call": round(time.perf_counter() - start, 1),

@@ -34,6 +34,12 @@ def posterior() -> pd.DataFrame:
     return _read_posterior().copy()
 
 
+def has_posterior() -> bool:
+    """Whether a posterior is shipped to draw from (asked on every render of the UI's Compare tab:
+    no copy of the table)."""
+    return not _read_posterior().empty
+
+
 @functools.cache
 def _read_posterior() -> pd.DataFrame:
     try:

@@ -187,13 +187,6 @@ class CompareJob:
         return list(seeds), list(params)
 
 
-def has_posterior() -> bool:
-    """Whether a calibrated posterior is shipped to draw from (`calibration/posterior.csv`)."""
-    from sim.ensemble import posterior
-
-    return not posterior().empty
-
-
 def compare_entries(s: Settings) -> list[tuple[str, Settings]]:
     """The scenarios picked on the Compare tab as (name, settings); `explore` = the Explore tab's settings."""
     out = []

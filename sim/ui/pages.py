@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import solara
 
+from sim.ensemble import has_posterior
 from sim.errors import InputError
 from sim.model import WeightshiftModel
 from sim.params import REGISTRY
@@ -22,7 +23,7 @@ from sim.recorder import COLUMNS
 from sim.ui.about import about_markdown
 from sim.ui.calibration import load_targets, report
 from sim.ui.charts import COMPARE_METRICS, FONT, RED, band_option, clean, is_log, line_option, months_axis
-from sim.ui.compare import CompareJob, compare_entries, has_posterior, is_share
+from sim.ui.compare import CompareJob, compare_entries, is_share
 from sim.ui.controls import ErrorText, Md, NumberField
 from sim.ui.echarts import echart
 from sim.ui.export import bands_png
