@@ -12,7 +12,7 @@ from sim.argtypes import number, whole
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Add `calibrate` and `report` to the `weightshift` command."""
     cal = sub.add_parser("calibrate", help="fit the calibrated parameters to calibration/targets.toml")
-    cal.add_argument("--budget", type=whole(1), default=30_000, help="model runs at most (default 30000)")
+    cal.add_argument("--budget", type=whole(1), default=24_200, help="model runs at most (default 24200)")
     cal.add_argument("--workers", type=whole(1, 256), default=2, help="processes (default 2)")
     cal.add_argument("--resume", action="store_true", help="continue an interrupted calibration (same settings)")
     cal.add_argument(

@@ -67,7 +67,12 @@ def save_results(
 
 
 def _package_file(name: str):
-    return resources.files("calibration").joinpath(name)
+    """A file of the fit in use: the shipped calibration package's, or that of the folder
+    WEIGHTSHIFT_POSTERIOR names (sim.ensemble.fit_folder)."""
+    from sim.ensemble import fit_folder
+
+    folder = fit_folder()
+    return folder / name if folder is not None else resources.files("calibration").joinpath(name)
 
 
 def generations() -> pd.DataFrame:

@@ -9,6 +9,7 @@ as a median and a 5-95% band.
 from __future__ import annotations
 
 import functools
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -27,21 +28,45 @@ from sim.scenario import Scenario, load
 QUANTILES = (0.05, 0.5, 0.95)
 
 
+POSTERIOR_ENV = "WEIGHTSHIFT_POSTERIOR"
+
+
+def fit_folder() -> Path | None:
+    """The folder of a fit that `--draws` should use instead of the shipped one: the folder that
+    WEIGHTSHIFT_POSTERIOR names (as written by `weightshift calibrate --out`, e.g. one under
+    calibration/fits/), or None for the shipped calibration package.
+
+    Why an opt-in: a fit that is kept for inspection but is not the default (its posterior does not
+    yet reproduce the history well enough to carry every projection) can still be run through the
+    same surfaces by whoever chooses to. Worker processes inherit the variable."""
+    value = os.environ.get(POSTERIOR_ENV)
+    if not value:
+        return None
+    folder = Path(value)
+    if not (folder / "posterior.csv").is_file():
+        raise InputError(
+            POSTERIOR_ENV, "folder", value, "a fit folder holding posterior.csv (weightshift calibrate --out)"
+        )
+    return folder
+
+
 def posterior() -> pd.DataFrame:
-    """The accepted parameter sets shipped in `calibration/posterior.csv` (with a `weight` column).
+    """The accepted parameter sets (with a `weight` column): the shipped `calibration/posterior.csv`,
+    or the one in `fit_folder()`.
 
     Read once per process (the UI asks on every render of its Compare tab); callers get a copy."""
-    return _read_posterior().copy()
+    return _read_posterior(fit_folder()).copy()
 
 
 def has_posterior() -> bool:
-    """Whether a posterior is shipped to draw from (asked on every render of the UI's Compare tab:
-    no copy of the table)."""
-    return not _read_posterior().empty
+    """Whether there is a posterior to draw from (the UI's Compare tab asks on every render)."""
+    return not posterior().empty
 
 
 @functools.cache
-def _read_posterior() -> pd.DataFrame:
+def _read_posterior(folder: Path | None) -> pd.DataFrame:
+    if folder is not None:
+        return _checked(pd.read_csv(folder / "posterior.csv"), folder / "posterior.csv")
     try:
         f = resources.files("calibration").joinpath("posterior.csv")
     except ModuleNotFoundError:
@@ -50,6 +75,18 @@ def _read_posterior() -> pd.DataFrame:
         return pd.DataFrame()
     with resources.as_file(f) as path:
         return pd.read_csv(path)
+
+
+def _checked(post: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """A user-named posterior must have positive weights and only registry parameters besides them."""
+    if "weight" not in post or post.empty or not (post["weight"] > 0).all():
+        raise InputError(POSTERIOR_ENV, "weight", str(path), "a posterior.csv with a positive weight on every row")
+    unknown = [
+        c for c in post.columns if c not in REGISTRY and c not in ("weight", "distance") and not c.startswith("sim_")
+    ]
+    if unknown:
+        raise InputError(POSTERIOR_ENV, "column", unknown[0], f"a parameter of the registry (in {path})")
+    return post
 
 
 def draw_parameters(k: int, seed: int) -> list[dict[str, Any]]:

@@ -75,3 +75,43 @@ def test_bad_draws_flags_are_one_line_and_exit_2(tmp_path, capsys, argv, needle)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and needle in err and "Traceback" not in err
     assert not out.exists()
+
+
+def _fit_folder(tmp_path, rows: dict) -> str:
+    folder = tmp_path / "fit"
+    folder.mkdir()
+    pd.DataFrame(rows).to_csv(folder / "posterior.csv", index=False)
+    return str(folder)
+
+
+@pytest.mark.parametrize("stub_posterior", [None])  # not the stand-in: the real reading path
+def test_draws_come_from_the_fit_folder_that_weightshift_posterior_names(tmp_path, monkeypatch, stub_posterior):
+    from sim.ensemble import POSTERIOR_ENV, has_posterior
+
+    folder = _fit_folder(tmp_path, {"bass_p": [0.01, 0.03], "weight": [1e-12, 1.0], "distance": [0.5, 0.4]})
+    monkeypatch.setenv(POSTERIOR_ENV, folder)
+    assert has_posterior()
+    assert {p["bass_p"] for p in draw_parameters(6, seed=3)} == {0.03}  # by weight: the first row is ~never drawn
+
+
+@pytest.mark.parametrize("stub_posterior", [None])
+@pytest.mark.parametrize(
+    "rows,needle",
+    [
+        (None, "posterior.csv"),  # no posterior.csv in the folder
+        ({"bass_p": [0.01], "weight": [0.0]}, "weight"),
+        ({"bass_p": [0.01], "bogus_knob": [1.0], "weight": [1.0]}, "bogus_knob"),
+    ],
+)
+def test_a_bad_fit_folder_is_a_one_line_error_naming_the_variable(
+    tmp_path, monkeypatch, capsys, rows, needle, stub_posterior
+):
+    from sim.ensemble import POSTERIOR_ENV
+
+    folder = _fit_folder(tmp_path, rows) if rows else str(tmp_path)
+    monkeypatch.setenv(POSTERIOR_ENV, folder)
+    out = tmp_path / "o"
+    assert main(["run", "baseline", "--draws", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and POSTERIOR_ENV in err and needle in err and "Traceback" not in err
+    assert not out.exists()
