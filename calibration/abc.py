@@ -76,9 +76,7 @@ class AbcSettings:
 
     population: int = 200  # accepted particles per generation
     batch: int = 64  # particles proposed at a time (a multiple of the workers keeps them all busy)
-    budget: int = (
-        24_200  # the shipped fit: generation 2 ends at 24,106 runs (screen included); 3 would need ~40,000 more
-    )
+    budget: int = 24_200  # the kept fit's generation 2 ends at 24,106 runs, screen included (fit.py)
     min_epsilon: float = 0.0
     alpha: float = 0.5  # next tolerance = this weighted quantile of the current distances
     seed: int = 20251231

@@ -12,9 +12,10 @@ from the start (normal-score scale) and runs each move over the same `SEEDS` see
 itself (common random numbers), so the difference in the targets' distance is the move's and not
 the seed's. A parameter's pilot sd is the step at which a quadratic bowl through the measured rise
 would add `RISE` to the distance, `step * sqrt(RISE / rise)`, the smallest over the steps, between
-`FLOOR` and `CAP` (the prior's own sd). Measured on the Model v2 fit (5,000 developers): 38 of 53
-parameters stay within 0.15 of the start's distance at +/-1 sd and get the prior's width; the
-pilot's median distance is 1.76, against 1.40 for the 0.2-sd pilot.
+`FLOOR` and `CAP` (the prior's own sd). Measured in the tenth session's fit (5,000 developers,
+calibration/fits/2026-12-03-warm-start): 34 of 53 parameters got the prior's width, and generation
+0's median distance was 1.35, against 1.40 for the 0.2-sd pilot; generations 1-2 then kept a median
+parameter sd of 0.75-0.78 prior sds, where the 0.2-sd pilot's had 0.34-0.42.
 
 Interactions are not screened; the pilot only places generation 1's region, and from generation 1
 on the weights are the prior's whatever the pilot was (abc.PilotPrior).
