@@ -169,10 +169,21 @@ def _simulate_seeded(task: tuple[bytes, np.ndarray]) -> Any:
     return _LAST["fn"]()
 
 
-def init_worker() -> None:
+def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     threadpool_limits(1)  # one BLAS thread per process: threads only fight over two cores
     logging.getLogger("ABC").setLevel(logging.ERROR)  # as in run_abc
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor | None:
+    """The fit's model-run processes (None for one worker: runs stay in this process).
+
+    forkserver: workers fork from a clean single-threaded server, not from this process (which
+    holds BLAS and database threads by now, and forking those can deadlock)."""
+    if workers <= 1:
+        return None
+    ctx = multiprocessing.get_context("forkserver")
+    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker)
 
 
 class PilotPrior(pyabc.Distribution):
@@ -214,10 +225,7 @@ class SeededSampler(Sampler):
         super().__init__()
         self.s, self.progress = settings, progress
         self.used = 0  # model evaluations proposed so far (journal hits included), against the budget
-        # forkserver: workers fork from a clean single-threaded server, not from this process (which
-        # holds BLAS and database threads by now, and forking those can deadlock)
-        ctx = multiprocessing.get_context("forkserver")
-        self.pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker) if workers > 1 else None
+        self.pool = worker_pool(workers)
         self.workers = workers
 
     def _map(self, tasks: list) -> Iterable[Any]:

@@ -174,10 +174,11 @@ def fit(
     work = out / "work"
     _check_resume(work, settings, resume)
     prob, abc = problem(settings), settings.abc
-    screened = 0
-    if prob.start is not None and abc.budget >= SCREEN_SHARE * screen_runs(prob):
+    screened = screen_runs(prob)
+    if prob.start is None or abc.budget < SCREEN_SHARE * screened:
+        screened = 0  # a fit from the prior, or a smoke test: no screen
+    if screened:
         prob = replace(prob, spread=pilot_spreads(prob, abc.seed, workers, work, resume, progress))
-        screened = screen_runs(prob)
         abc = replace(abc, budget=abc.budget - screened)
     result = run_abc(prob, abc, work, workers, resume, progress)
     names = list(prob.priors)

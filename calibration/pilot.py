@@ -24,15 +24,12 @@ on the weights are the prior's whatever the pilot was (abc.PilotPrior).
 from __future__ import annotations
 
 import json
-import multiprocessing
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from calibration.abc import Problem, init_worker
+from calibration.abc import Problem, worker_pool
 from calibration.priors import NormalScoreRV
 
 STEPS = (1.0, 0.5)  # prior sds moved, either way
@@ -64,16 +61,6 @@ def _distance(task: tuple[Problem, dict[str, float], int]) -> float:
     return float(problem.distance(problem.simulate(point, seed), problem.observed))
 
 
-@contextmanager
-def _pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
-    if workers == 1:
-        yield None
-        return
-    ctx = multiprocessing.get_context("forkserver")  # as abc.SeededSampler: no fork of a threaded process
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker) as pool:
-        yield pool
-
-
 def spreads_from(rises: dict[str, dict[float, float]]) -> dict[str, float]:
     """Pilot sds from the measured rises in distance: {parameter: {step: worst side's rise}}."""
     out = {}
@@ -92,10 +79,14 @@ def screen(
     seeds = [int(s) for s in np.random.SeedSequence([seed, 7]).generate_state(SEEDS)]
     tasks = [(problem, _moved(problem.start, scales, k, step), s) for k, step in moves for s in seeds]
     found = []
-    with _pool(workers) as pool:
+    pool = worker_pool(workers)
+    try:
         for d in pool.map(_distance, tasks, chunksize=SEEDS) if pool else map(_distance, tasks):
             found.append(d)
             progress(1, 0)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     mean = {move: float(np.mean(found[i * SEEDS : (i + 1) * SEEDS])) for i, move in enumerate(moves)}
     base = mean[("", 0.0)]
     rises = {k: {s: max(mean[(k, s)], mean[(k, -s)]) - base for s in STEPS} for k in sorted(scales)}

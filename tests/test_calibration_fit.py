@@ -105,16 +105,12 @@ def test_weights_do_not_collapse_when_most_parameters_are_uninformed(tmp_path):
     assert 0.4 < uninformed < 0.6  # an uninformed one keeps its prior's centre
 
 
-def pair_simulate(params: dict[str, float], seed: int) -> dict[str, float]:
-    return {"x": float(params["theta"] + NOISE * np.random.default_rng(seed).standard_normal())}
-
-
 def test_the_pilot_is_as_wide_as_the_prior_along_what_the_targets_do_not_see_and_narrow_along_what_they_do():
     """The one-at-a-time screen (calibration/pilot.py): `phi` does not touch the figure, `theta` moves
     it one for one."""
     prior = Prior("p", "normal", {"mean": 0.0, "sd": 1.0}, -6.0, 6.0, "toy", calibrated=False)
     pair = Problem(
-        {"theta": prior, "phi": prior}, pair_simulate, toy_distance, {"x": 1.0}, start={"theta": 1.0, "phi": 0.0}
+        {"theta": prior, "phi": prior}, toy_simulate, toy_distance, {"x": 1.0}, start={"theta": 1.0, "phi": 0.0}
     )
     spread = screen(pair, seed=5, workers=1)
     assert spread["phi"] == CAP
